@@ -1,0 +1,1 @@
+"""Everything that makes samples: synthesized tones, bells and ambience, clips, speech."""
