@@ -30,9 +30,10 @@ def parse_duration(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str) and _DURATION_FULL.match(value):
         seconds = sum(
-            float(num) * _UNIT_SECONDS[unit.lower()]
-            for num, unit in _DURATION_PART.findall(value)
+            float(num) * _UNIT_SECONDS[unit.lower()] for num, unit in _DURATION_PART.findall(value)
         )
+    elif isinstance(value, str) and value.strip().startswith("-"):
+        raise ValueError(f"duration {value!r} is negative; it must be longer than zero")
     elif isinstance(value, str):
         try:
             seconds = float(value)
@@ -84,12 +85,12 @@ def gain_to_db(gain: float) -> float:
 
 def frames(seconds: float, rate: int) -> int:
     """Whole frames for a duration, rounded to the nearest frame."""
-    return int(round(seconds * rate))
+    return round(seconds * rate)
 
 
 def format_time(seconds: float) -> str:
     """``"1:05:03"`` or ``"4:07"``: how the display and ``show`` print positions."""
-    total = int(round(seconds))
+    total = round(seconds)
     h, rest = divmod(total, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

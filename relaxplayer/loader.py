@@ -1,0 +1,713 @@
+"""YAML session script -> validated ``Session``, reporting every problem at once.
+
+Errors read like a compiler's (``file:line:col: error: where: what; how``) with
+the source line and a caret, because people edit these files by hand and a
+session that fails at bedtime should have failed in ``validate`` instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from relaxplayer import units
+from relaxplayer.errors import RelaxError, SessionError
+from relaxplayer.model import (
+    AMBIENCES,
+    BELLS,
+    BREATH_CUES,
+    BREATH_PRESETS,
+    VOICE_ENGINES,
+    Background,
+    Bell,
+    Breathe,
+    BreathPattern,
+    End,
+    Mark,
+    Pause,
+    Play,
+    Repeat,
+    Say,
+    Section,
+    Session,
+    Step,
+    Timer,
+    Voice,
+)
+
+MAX_FILE_BYTES = 1_000_000
+MAX_STEP_SECONDS = 12 * 3600.0
+MAX_REPEAT = 1000
+MAX_DEPTH = 8
+
+TOP_KEYS = (
+    "title",
+    "description",
+    "tags",
+    "language",
+    "voice",
+    "narration",
+    "background",
+    "end",
+    "steps",
+)
+STEP_KEYS: dict[str, tuple[str, ...]] = {
+    "section": ("section",),
+    "say": ("say",),
+    "pause": ("pause",),
+    "play": ("play", "text", "volume"),
+    "bell": ("bell", "volume"),
+    "breathe": ("breathe", "cycles", "for", "cue"),
+    "timer": ("timer", "say", "sides", "every", "bell"),
+    "repeat": ("repeat", "steps"),
+}
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".mp4")
+
+Probe = Callable[[Path], object]
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses anchors/aliases: they buy nothing in a script and
+    are the vector of "billion laughs" expansion bombs."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None,
+                None,
+                "aliases (*name) are not supported in session scripts; write the value out in full",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+@dataclass
+class _Ctx:
+    """Collects problems while walking the YAML tree."""
+
+    file: str
+    lines: list[str]
+    base: Path
+    found: list[tuple[tuple[int, int], str]] = field(default_factory=list)
+    files: list[tuple[Path, yaml.Node, str]] = field(default_factory=list)
+
+    def error(
+        self, node: yaml.Node | yaml.Mark | None, where: str, message: str, width: int = 1
+    ) -> None:
+        mark = getattr(node, "start_mark", node)
+        order = (mark.line, mark.column) if mark is not None else (-1, -1)
+        self.found.append(
+            (order, format_problem(self.file, self.lines, node, where, message, width))
+        )
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem, in the order they appear in the file."""
+        return [text for _, text in sorted(self.found, key=lambda item: item[0])]
+
+    def mark(self, node: yaml.Node) -> Mark:
+        return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def format_problem(
+    file: str,
+    lines: list[str],
+    node: yaml.Node | yaml.Mark | None,
+    where: str,
+    message: str,
+    width: int = 1,
+) -> str:
+    """``file:line:col: error: where: message`` plus the source line and a caret."""
+    mark = getattr(node, "start_mark", node)
+    prefix = f"{where}: " if where else ""
+    if mark is None:
+        return f"{file}: error: {prefix}{message}"
+    line, col = mark.line, mark.column
+    head = f"{file}:{line + 1}:{col + 1}: error: {prefix}{message}"
+    if 0 <= line < len(lines):
+        src = lines[line].rstrip("\n")
+        if isinstance(node, yaml.ScalarNode) and node.end_mark.line == line:
+            width = max(1, node.end_mark.column - col)
+        width = max(1, min(width, len(src) - col)) if len(src) > col else 1
+        return f"{head}\n    {src}\n    {' ' * col}^{'~' * (width - 1)}"
+    return head
+
+
+def load_session(path: str | Path, probe: Probe | None = None) -> Session:
+    """Read and validate a session script.
+
+    ``probe`` (e.g. ``sounds.clips.probe``) is called for every referenced
+    audio file so that undecodable files are reported with their line and
+    column; it raises ``RelaxError`` on failure.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    return parse_session(text, str(path), path.parent, probe)
+
+
+def parse_session(text: str, file: str, base: Path, probe: Probe | None = None) -> Session:
+    """Validate script ``text`` (named ``file`` in messages; paths relative to ``base``)."""
+    ctx = _Ctx(file=file, lines=text.splitlines(), base=base)
+    try:
+        root = yaml.compose(text, Loader=_NoAliasLoader)
+    except yaml.MarkedYAMLError as exc:
+        # Where a construct began (an unclosed quote) helps more than where it broke.
+        mark = exc.context_mark or exc.problem_mark
+        what = ", ".join(p for p in (exc.context, exc.problem) if p)
+        ctx.error(mark, "", f"invalid YAML: {what}")
+        raise SessionError(ctx.problems) from None
+    except yaml.YAMLError as exc:
+        raise SessionError([f"{file}: error: invalid YAML: {exc}"]) from None
+    if root is None:
+        raise SessionError([f"{file}: error: the file is empty; a session needs a title and steps"])
+    session = _session(ctx, root)
+    if probe is not None and not ctx.problems:
+        _probe_files(ctx, probe)
+    if ctx.problems or session is None:
+        raise SessionError(ctx.problems)
+    return session
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, or a ``SessionError`` saying why it cannot be read."""
+    if not path.exists():
+        raise SessionError([f"{path}: error: no such file"])
+    if path.is_dir():
+        raise SessionError([f"{path}: error: is a folder, not a session file; name a .yaml file"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SessionError([f"{path}: error: cannot read: {exc.strerror}"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SessionError(
+            [
+                f"{path}: error: file is {len(data)} bytes; a session script "
+                f"is at most {MAX_FILE_BYTES} bytes"
+            ]
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SessionError(
+            [
+                f"{path}:{line}:{col}: error: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                "save the file as UTF-8"
+            ]
+        ) from None
+
+
+# --- generic node helpers -------------------------------------------------------------
+
+
+def _mapping(
+    ctx: _Ctx, node: yaml.Node, where: str, allowed: tuple[str, ...]
+) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+    """A mapping node as ``{key: (key_node, value_node)}``; reports unknown and duplicate keys."""
+    if not isinstance(node, yaml.MappingNode):
+        ctx.error(
+            node, where, f"expected a mapping of keys ({', '.join(allowed)}), got {_kind(node)}"
+        )
+        return None
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            ctx.error(key_node, where, "keys must be plain words")
+            continue
+        if key in out:
+            ctx.error(key_node, where, f"key '{key}' appears twice; keep one")
+        elif key not in allowed:
+            ctx.error(key_node, where, f"unknown key '{key}'{_suggest(key, allowed)}", len(key))
+        out[key] = (key_node, value_node)
+    return out
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; expected one of: {', '.join(choices)}"
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "nothing"
+    return f"{node.value!r}"
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def _construct(node: yaml.Node) -> object:
+    """The Python value of a node, typed as YAML's safe loader would type it.
+
+    Tags the safe loader refuses (``!!python/...``) come back as their raw
+    text, which then fails the caller's type check with a normal message.
+    """
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        return f"{node.tag} {getattr(node, 'value', '')}"
+
+
+def _text(ctx: _Ctx, node: yaml.Node, where: str, allow_empty: bool = False) -> str | None:
+    if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
+        ctx.error(node, where, f"expected text, got {_kind(node)}")
+        return None
+    value = str(node.value).strip()
+    if not value and not allow_empty:
+        ctx.error(node, where, "text is empty")
+        return None
+    return value
+
+
+def _duration(
+    ctx: _Ctx, node: yaml.Node, where: str, positive: bool = True, limit: float = MAX_STEP_SECONDS
+) -> float | None:
+    if not isinstance(node, yaml.ScalarNode):
+        ctx.error(node, where, f"expected a duration, got {_kind(node)}; {units.DURATION_HELP}")
+        return None
+    try:
+        seconds = units.parse_duration(_construct(node))
+    except ValueError as exc:
+        ctx.error(node, where, str(exc))
+        return None
+    if positive and seconds <= 0:
+        ctx.error(node, where, f"must be longer than zero; {units.DURATION_HELP}")
+        return None
+    if seconds > limit:
+        ctx.error(
+            node,
+            where,
+            f"{units.format_time(seconds)} is too long; the limit is {units.format_time(limit)}",
+        )
+        return None
+    return seconds
+
+
+def _level(ctx: _Ctx, node: yaml.Node, where: str) -> float | None:
+    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    try:
+        return units.parse_level(value)
+    except ValueError as exc:
+        ctx.error(node, where, str(exc))
+        return None
+
+
+def _int(ctx: _Ctx, node: yaml.Node, where: str, low: int, high: int) -> int | None:
+    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        ctx.error(node, where, f"expected a whole number, got {_kind(node)}")
+        return None
+    if not low <= value <= high:
+        ctx.error(node, where, f"must be from {low} to {high}, got {value}")
+        return None
+    return value
+
+
+def _number(ctx: _Ctx, node: yaml.Node, where: str, low: float, high: float) -> float | None:
+    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        ctx.error(node, where, f"expected a number, got {_kind(node)}")
+        return None
+    if not low <= value <= high:
+        ctx.error(node, where, f"must be from {low} to {high}, got {value}")
+        return None
+    return float(value)
+
+
+def _sound(
+    ctx: _Ctx, node: yaml.Node, where: str, names: tuple[str, ...], what: str
+) -> str | Path | None:
+    """A built-in sound name, or a path to an audio file relative to the script."""
+    value = _text(ctx, node, where)
+    if value is None:
+        return None
+    if value in names:
+        return value
+    if "/" in value or "\\" in value or value.lower().endswith(AUDIO_SUFFIXES):
+        return _file(ctx, node, where, value)
+    ctx.error(
+        node,
+        where,
+        f"unknown {what} '{value}'{_suggest(value, names)} (or give a path to an audio file)",
+    )
+    return None
+
+
+def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str) -> Path | None:
+    path = (ctx.base / Path(value).expanduser()).resolve()
+    if not path.exists():
+        ctx.error(node, where, f"file not found: {path}; paths are relative to the session file")
+        return None
+    if not path.is_file():
+        ctx.error(node, where, f"{path} is not a file")
+        return None
+    ctx.files.append((path, node, where))
+    return path
+
+
+def _probe_files(ctx: _Ctx, probe: Probe) -> None:
+    for path, node, where in ctx.files:
+        try:
+            probe(path)
+        except RelaxError as exc:
+            ctx.error(node, where, str(exc))
+
+
+# --- the session ----------------------------------------------------------------------
+
+
+def _session(ctx: _Ctx, root: yaml.Node) -> Session | None:
+    keys = _mapping(ctx, root, "", TOP_KEYS)
+    if keys is None:
+        return None
+    title = _text(ctx, keys["title"][1], "title") if "title" in keys else None
+    if "title" not in keys:
+        ctx.error(root, "", "missing 'title'; add a line like  title: Evening wind-down")
+    if "steps" not in keys:
+        ctx.error(root, "", "missing 'steps'; add a list of steps such as  - say: Welcome.")
+        steps: tuple[Step, ...] = ()
+    else:
+        steps = _steps(ctx, keys["steps"][1], "steps", depth=0)
+    extra: dict[str, object] = {}
+    if node := _get(keys, "description"):
+        extra["description"] = _text(ctx, node, "description", allow_empty=True) or ""
+    if node := _get(keys, "tags"):
+        extra["tags"] = _tags(ctx, node)
+    if (node := _get(keys, "language")) and (lang := _text(ctx, node, "language")):
+        extra["language"] = lang
+    if node := _get(keys, "voice"):
+        extra["voice"] = _voice(ctx, node, str(extra.get("language", "en")))
+    if (node := _get(keys, "narration")) and (gap := _narration(ctx, node)) is not None:
+        extra["narration_gap"] = gap
+    if node := _get(keys, "background"):
+        extra["background"] = _background(ctx, node)
+    if node := _get(keys, "end"):
+        extra["end"] = _end(ctx, node)
+    if "voice" not in extra and "language" in extra:
+        extra["voice"] = Voice(language=str(extra["language"]))
+    if ctx.problems or title is None:
+        return None
+    return Session(title=title, steps=steps, source=Path(ctx.file), **extra)  # type: ignore[arg-type]
+
+
+def _get(keys: dict[str, tuple[yaml.Node, yaml.Node]], name: str) -> yaml.Node | None:
+    """The value node of an optional key."""
+    return keys[name][1] if name in keys else None
+
+
+def _tags(ctx: _Ctx, node: yaml.Node) -> tuple[str, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        ctx.error(node, "tags", "expected a list like [sleep, breathing]")
+        return ()
+    tags = [_text(ctx, item, f"tags[{i}]") for i, item in enumerate(node.value)]
+    return tuple(t for t in tags if t)
+
+
+def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
+    keys = _mapping(ctx, node, "voice", ("engine", "model", "speed", "language")) or {}
+    engine, model, speed = "auto", None, 1.0
+    if "engine" in keys:
+        value = _text(ctx, keys["engine"][1], "voice.engine")
+        if value is not None and value not in VOICE_ENGINES:
+            ctx.error(
+                keys["engine"][1],
+                "voice.engine",
+                f"unknown engine '{value}'{_suggest(value, VOICE_ENGINES)}",
+            )
+        elif value is not None:
+            engine = value
+    if "model" in keys:
+        value = _text(ctx, keys["model"][1], "voice.model")
+        if value is not None:
+            model = _file(ctx, keys["model"][1], "voice.model", value)
+            if model is not None and model.suffix != ".onnx":
+                ctx.error(
+                    keys["model"][1],
+                    "voice.model",
+                    "a Piper voice is an .onnx file (with its .onnx.json beside it)",
+                )
+    if "speed" in keys:
+        speed = _number(ctx, keys["speed"][1], "voice.speed", 0.5, 2.0) or 1.0
+    if "language" in keys:
+        language = _text(ctx, keys["language"][1], "voice.language") or language
+    return Voice(engine=engine, model=model, speed=speed, language=language)
+
+
+def _narration(ctx: _Ctx, node: yaml.Node) -> float | None:
+    keys = _mapping(ctx, node, "narration", ("gap",)) or {}
+    if "gap" in keys:
+        return _duration(ctx, keys["gap"][1], "narration.gap", positive=False, limit=60)
+    return None
+
+
+def _background(ctx: _Ctx, node: yaml.Node) -> Background | None:
+    if isinstance(node, yaml.ScalarNode):
+        sound = _sound(ctx, node, "background", AMBIENCES, "background sound")
+        return Background(sound=sound) if sound is not None else None
+    keys = _mapping(ctx, node, "background", ("sound", "volume", "duck", "fade_in"))
+    if keys is None:
+        return None
+    if "sound" not in keys:
+        ctx.error(
+            node, "background", f"missing 'sound'; use one of {', '.join(AMBIENCES)} or a file"
+        )
+        return None
+    sound = _sound(ctx, keys["sound"][1], "background.sound", AMBIENCES, "background sound")
+    bg: dict[str, float] = {}
+    if "volume" in keys and (v := _level(ctx, keys["volume"][1], "background.volume")) is not None:
+        bg["volume"] = v
+    if "duck" in keys:
+        try:
+            bg["duck_db"] = units.parse_db_amount(_construct(keys["duck"][1]))
+        except ValueError as exc:
+            ctx.error(keys["duck"][1], "background.duck", str(exc))
+    if (
+        "fade_in" in keys
+        and (
+            v := _duration(ctx, keys["fade_in"][1], "background.fade_in", positive=False, limit=600)
+        )
+        is not None
+    ):
+        bg["fade_in"] = v
+    return Background(sound=sound, **bg) if sound is not None else None
+
+
+def _end(ctx: _Ctx, node: yaml.Node) -> End:
+    keys = _mapping(ctx, node, "end", ("fade_out", "linger")) or {}
+    fade_out, linger = End.fade_out, End.linger
+    if "fade_out" in keys:
+        fade_out = (
+            _duration(ctx, keys["fade_out"][1], "end.fade_out", positive=False, limit=3600) or 0.0
+        )
+    if "linger" in keys:
+        linger = _duration(ctx, keys["linger"][1], "end.linger", positive=False) or 0.0
+    return End(fade_out=fade_out, linger=linger)
+
+
+def _steps(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> tuple[Step, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        ctx.error(node, where, "expected a list of steps (each line starting with '- ')")
+        return ()
+    if not node.value:
+        ctx.error(node, where, "the list of steps is empty; add at least one step")
+        return ()
+    steps = []
+    for i, item in enumerate(node.value):
+        step = _step(ctx, item, f"{where}[{i}]", depth)
+        if step is not None:
+            steps.append(step)
+    return tuple(steps)
+
+
+def _step(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> Step | None:
+    if not isinstance(node, yaml.MappingNode):
+        ctx.error(node, where, f"a step is a mapping such as 'say: Hello', got {_kind(node)}")
+        return None
+    names = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+    kinds = [n for n in names if n in STEP_KEYS]
+    if not kinds:
+        first = node.value[0][0] if node.value else node
+        word = names[0] if names else ""
+        ctx.error(
+            first, where, f"unknown step '{word}'{_suggest(word, list(STEP_KEYS))}", len(word)
+        )
+        return None
+    kind = kinds[0]
+    if kind == "say" and "timer" in kinds:
+        kind = "timer"
+    elif len(kinds) > 1 and not (set(kinds) <= set(STEP_KEYS[kind])):
+        ctx.error(
+            node,
+            where,
+            f"one step per item: found {', '.join(kinds)}; split them into separate '- ' items",
+        )
+        return None
+    keys = _mapping(ctx, node, f"{where}.{kind}", STEP_KEYS[kind])
+    if keys is None:
+        return None
+    build = _STEP_BUILDERS[kind]
+    return build(ctx, keys, f"{where}.{kind}", ctx.mark(node), depth)
+
+
+def _section(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    title = _text(ctx, keys["section"][1], where)
+    return Section(title=title, mark=mark) if title else None
+
+
+def _say(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    text = _text(ctx, keys["say"][1], where)
+    return Say(text=text, mark=mark) if text else None
+
+
+def _pause(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    seconds = _duration(ctx, keys["pause"][1], where)
+    return Pause(duration=seconds, mark=mark) if seconds is not None else None
+
+
+def _play(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    value = _text(ctx, keys["play"][1], where)
+    path = _file(ctx, keys["play"][1], where, value) if value else None
+    text = _text(ctx, keys["text"][1], f"{where}.text", allow_empty=True) if "text" in keys else ""
+    volume = _level(ctx, keys["volume"][1], f"{where}.volume") if "volume" in keys else 1.0
+    if path is None or volume is None:
+        return None
+    return Play(path=path, text=text or "", volume=volume, mark=mark)
+
+
+def _bell(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    sound = _sound(ctx, keys["bell"][1], where, BELLS, "bell")
+    volume = _level(ctx, keys["volume"][1], f"{where}.volume") if "volume" in keys else 1.0
+    if sound is None or volume is None:
+        return None
+    return Bell(sound=sound, volume=volume, mark=mark)
+
+
+def _breathe(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    pattern_node = keys["breathe"][1]
+    name = ""
+    if isinstance(pattern_node, yaml.ScalarNode):
+        name = str(pattern_node.value)
+        pattern = BREATH_PRESETS.get(name)
+        if pattern is None:
+            ctx.error(
+                pattern_node,
+                where,
+                f"unknown breathing preset '{name}'{_suggest(name, list(BREATH_PRESETS))}; "
+                "or write phases like {inhale: 4, hold: 7, exhale: 8}",
+            )
+    else:
+        pattern = _pattern(ctx, pattern_node, where)
+    cue = "tones"
+    if "cue" in keys:
+        cue_value = _text(ctx, keys["cue"][1], f"{where}.cue")
+        if cue_value is not None and cue_value not in BREATH_CUES:
+            ctx.error(
+                keys["cue"][1],
+                f"{where}.cue",
+                f"unknown cue '{cue_value}'{_suggest(cue_value, BREATH_CUES)}",
+            )
+        cue = cue_value or cue
+    cycles = _cycles(ctx, keys, where, mark, pattern)
+    if pattern is None or cycles is None:
+        return None
+    return Breathe(pattern=pattern, cycles=cycles, cue=cue, name=name, mark=mark)
+
+
+def _cycles(
+    ctx: _Ctx, keys: dict, where: str, mark: Mark, pattern: BreathPattern | None
+) -> int | None:
+    if "cycles" in keys and "for" in keys:
+        ctx.error(keys["for"][0], where, "give either 'cycles' or 'for', not both", 3)
+        return None
+    if "cycles" in keys:
+        return _int(ctx, keys["cycles"][1], f"{where}.cycles", 1, 10000)
+    if "for" in keys:
+        seconds = _duration(ctx, keys["for"][1], f"{where}.for")
+        if seconds is None or pattern is None:
+            return None
+        cycles = int(seconds // pattern.cycle + 1e-9)
+        if cycles < 1:
+            ctx.error(
+                keys["for"][1],
+                f"{where}.for",
+                f"shorter than one breath cycle ({pattern.cycle:g} s)",
+            )
+            return None
+        return cycles
+    if any(key not in STEP_KEYS["breathe"] for key in keys):
+        return None  # a misspelt 'cycles' was reported already; one message is enough
+    ctx.error(
+        yaml.Mark("", 0, mark.line - 1, mark.column - 1, "", 0),
+        where,
+        "say how long: add 'cycles: 4' or 'for: 2m'",
+    )
+    return None
+
+
+def _pattern(ctx: _Ctx, node: yaml.Node, where: str) -> BreathPattern | None:
+    keys = _mapping(ctx, node, where, ("inhale", "hold", "exhale", "rest"))
+    if keys is None:
+        return None
+    phases: dict[str, float] = {}
+    for name, (_, value) in keys.items():
+        if name in ("inhale", "hold", "exhale", "rest"):
+            seconds = _duration(
+                ctx, value, f"{where}.{name}", positive=name in ("inhale", "exhale"), limit=120
+            )
+            if seconds is not None:
+                phases[name] = seconds
+    missing = [p for p in ("inhale", "exhale") if p not in keys]
+    if missing:
+        ctx.error(node, where, f"missing {' and '.join(missing)}; e.g. {{inhale: 4, exhale: 6}}")
+        return None
+    if len(phases) != len(keys):
+        return None
+    return BreathPattern(**phases)
+
+
+def _timer(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    seconds = _duration(ctx, keys["timer"][1], where)
+    say = _text(ctx, keys["say"][1], f"{where}.say") if "say" in keys else ""
+    sides: tuple[str, ...] = ()
+    if "sides" in keys:
+        node = keys["sides"][1]
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            ctx.error(node, f"{where}.sides", "expected a list like [left, right]")
+        else:
+            sides = tuple(
+                s for i, n in enumerate(node.value) if (s := _text(ctx, n, f"{where}.sides[{i}]"))
+            )
+    if say and "{side}" in say and not sides:
+        ctx.error(
+            keys["say"][1],
+            f"{where}.say",
+            "uses {side} but the timer has no 'sides'; add sides: [left, right]",
+        )
+    every = 0.0
+    if "every" in keys:
+        every = _duration(ctx, keys["every"][1], f"{where}.every") or 0.0
+    bell: str | Path | None = "soft"
+    if "bell" in keys:
+        bell = _sound(ctx, keys["bell"][1], f"{where}.bell", BELLS, "bell")
+    if seconds is None or say is None or bell is None:
+        return None
+    return Timer(duration=seconds, say=say, sides=sides, every=every, bell=bell, mark=mark)
+
+
+def _repeat(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
+    count = _int(ctx, keys["repeat"][1], where, 1, MAX_REPEAT)
+    if "steps" not in keys:
+        ctx.error(keys["repeat"][0], where, "missing 'steps': the steps to repeat", 6)
+        return None
+    if depth + 1 > MAX_DEPTH:
+        ctx.error(keys["steps"][1], where, f"repeats nested more than {MAX_DEPTH} deep")
+        return None
+    steps = _steps(ctx, keys["steps"][1], f"{where}.steps", depth + 1)
+    if count is None or not steps:
+        return None
+    return Repeat(count=count, steps=steps, mark=mark)
+
+
+_STEP_BUILDERS = {
+    "section": _section,
+    "say": _say,
+    "pause": _pause,
+    "play": _play,
+    "bell": _bell,
+    "breathe": _breathe,
+    "timer": _timer,
+    "repeat": _repeat,
+}
