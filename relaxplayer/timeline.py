@@ -1,0 +1,360 @@
+"""``Session`` -> ``Timeline``: every sound placed on an exact frame, with its gain envelope.
+
+Timing rules (docs/format.md states them for users; tests pin them):
+
+- Steps follow one another. ``say``/``play`` last as long as their clip plus the
+  narration gap; ``pause``, ``timer`` and ``breathe`` last exactly their duration;
+  ``section`` and ``bell`` take no time (a bell rings over what follows).
+- Step boundaries are whole frames, so a session made only of pauses, timers and
+  breathing lasts exactly the sum of their durations, to the frame.
+- Each breathing phase's cue starts on the frame its phase starts.
+- The session ends when the last step ends (a bell as the very last step may
+  ring out), then the background lingers for ``end.linger``. The master fade
+  covers the last ``end.fade_out`` seconds of the whole session.
+
+Nothing here decodes audio: the length of speech and clips comes from the
+injected ``measure`` callable, so this module stays pure and fast to test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relaxplayer.model import (
+    Bell,
+    Breathe,
+    Pause,
+    Play,
+    Repeat,
+    Say,
+    Section,
+    Session,
+    Step,
+    Timer,
+)
+from relaxplayer.units import db_to_gain, frames
+
+# Ducking ramps (seconds): start lowering the background just before the voice,
+# let it come back slowly after, and do not bounce up between close phrases.
+DUCK_ATTACK = 0.4
+DUCK_RELEASE = 1.0
+DUCK_BRIDGE = 2.5
+
+BREATH_WORDS = {"inhale": "Breathe in", "hold": "Hold", "exhale": "Breathe out"}
+Envelope = tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class SoundRef:
+    """What to play, resolved to samples by the mixer's sound bank.
+
+    kind: ``bell`` (name or path), ``breath`` (phase, with ``seconds`` = phase
+    length), ``speech`` (text to speak), ``clip`` (a file).
+    """
+
+    kind: str
+    name: str | Path
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One sound at one place. ``start`` and ``length`` are frames."""
+
+    start: int
+    length: int
+    sound: SoundRef
+    step: int
+    gain: float = 1.0
+    text: str = ""
+    narration: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A breathing phase, for the display's guide. Frames."""
+
+    start: int
+    length: int
+    name: str
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    """A step as the listener experiences it: where it starts and how long it is (frames)."""
+
+    index: int
+    kind: str
+    start: int
+    length: int
+    label: str
+    section: str
+    phases: tuple[Phase, ...] = ()
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class BackgroundPlan:
+    """The ambience bed: its sound, level, fade-in (frames) and ducking envelope."""
+
+    sound: str | Path
+    volume: float
+    fade_in: int
+    duck: Envelope
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Everything the mixer needs, and everything ``show`` and the display print."""
+
+    title: str
+    rate: int
+    cues: tuple[Cue, ...]
+    steps: tuple[StepSpan, ...]
+    steps_end: int
+    length: int
+    master: Envelope
+    background: BackgroundPlan | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.length / self.rate
+
+    def step_at(self, frame: int) -> StepSpan | None:
+        """The step playing at ``frame`` (the last one that started; zero-length steps excluded)."""
+        current = None
+        for span in self.steps:
+            if span.start > frame:
+                break
+            if span.length > 0 or span.start == frame:
+                current = span
+        return current
+
+
+Measure = Callable[[SoundRef], int]
+
+
+@dataclass
+class _Builder:
+    """Walks the steps once, keeping the cursor (frames) and what it placed."""
+
+    session: Session
+    rate: int
+    measure: Measure
+    cursor: int = 0
+    anchor: int = 0  # frame where the current run of timed steps began
+    elapsed: float = 0.0  # seconds of timed steps since ``anchor``
+    section: str = ""
+    cues: list[Cue] = field(default_factory=list)
+    steps: list[StepSpan] = field(default_factory=list)
+    last_bell_end: int = 0
+
+    def at(self, seconds: float) -> int:
+        """The frame ``seconds`` after the cursor, rounded from the run's start.
+
+        Rounding cumulative seconds (not each step) is what keeps a run of
+        timed steps exactly as long as the sum of their durations.
+        """
+        return self.anchor + frames(self.elapsed + seconds, self.rate)
+
+    def advance_seconds(self, seconds: float) -> None:
+        self.elapsed += seconds
+        self.cursor = self.anchor + frames(self.elapsed, self.rate)
+
+    def advance_frames(self, n: int) -> None:
+        self.cursor += n
+        self.anchor, self.elapsed = self.cursor, 0.0
+
+    def span(self, kind: str, start: int, length: int, label: str, phases=()) -> int:
+        index = len(self.steps)
+        self.steps.append(StepSpan(index, kind, start, length, label, self.section, tuple(phases)))
+        return index
+
+    def cue(self, start: int, sound: SoundRef, step: int, **kw: object) -> Cue:
+        cue = Cue(start=start, length=self.measure(sound), sound=sound, step=step, **kw)  # type: ignore[arg-type]
+        self.cues.append(cue)
+        return cue
+
+    def narrate(self, sound: SoundRef, text: str, kind: str, gain: float = 1.0) -> None:
+        step = self.span(kind, self.cursor, 0, text)
+        cue = self.cue(self.cursor, sound, step, gain=gain, text=text, narration=True)
+        length = cue.length + frames(self.session.narration_gap, self.rate)
+        self.steps[step] = _with_length(self.steps[step], length)
+        self.advance_frames(length)
+
+
+def build_timeline(session: Session, rate: int, measure: Measure) -> Timeline:
+    """Place every step and cue of ``session`` at ``rate`` frames per second."""
+    b = _Builder(session, rate, measure)
+    for step in _flatten(session.steps):
+        _place(b, step)
+    steps_end = b.cursor
+    content_end = max(steps_end, b.last_bell_end)
+    length = content_end + frames(session.end.linger, rate)
+    master = _fade_out(length, frames(session.end.fade_out, rate))
+    background = _background(session, b.cues, rate)
+    cues = tuple(sorted(b.cues, key=lambda c: (c.start, c.step)))
+    return Timeline(
+        session.title, rate, cues, tuple(b.steps), steps_end, length, master, background
+    )
+
+
+def _flatten(steps: tuple[Step, ...]) -> list[Step]:
+    """Expand ``repeat`` blocks into a flat list of steps."""
+    out: list[Step] = []
+    for step in steps:
+        if isinstance(step, Repeat):
+            inner = _flatten(step.steps)
+            for _ in range(step.count):
+                out.extend(inner)
+        else:
+            out.append(step)
+    return out
+
+
+def _place(b: _Builder, step: Step) -> None:
+    if isinstance(step, Section):
+        b.section = step.title
+        b.span("section", b.cursor, 0, step.title)
+    elif isinstance(step, Say):
+        b.narrate(SoundRef("speech", step.text), step.text, "say")
+    elif isinstance(step, Play):
+        b.narrate(SoundRef("clip", step.path), step.text, "play", gain=step.volume)
+    elif isinstance(step, Pause):
+        b.span("pause", b.cursor, b.at(step.duration) - b.cursor, "")
+        b.advance_seconds(step.duration)
+    elif isinstance(step, Bell):
+        index = b.span("bell", b.cursor, 0, f"bell: {_name(step.sound)}")
+        cue = b.cue(b.cursor, SoundRef("bell", step.sound), index, gain=step.volume)
+        b.last_bell_end = max(b.last_bell_end, cue.end)
+    elif isinstance(step, Breathe):
+        _breathe(b, step)
+    elif isinstance(step, Timer):
+        _timer(b, step)
+
+
+def _breathe(b: _Builder, step: Breathe) -> None:
+    """Cycles of phases; phase starts come from cumulative seconds so nothing drifts."""
+    start = b.cursor
+    label = f"breathe {step.name or _pattern_label(step)} × {step.cycles}"
+    phases: list[Phase] = []
+    elapsed = 0.0
+    plan = [
+        (name, seconds)
+        for name in ("inhale", "hold", "exhale", "rest")
+        if (seconds := getattr(step.pattern, name)) > 0
+    ]
+    for _ in range(step.cycles):
+        for name, seconds in plan:
+            at = b.at(elapsed)
+            elapsed += seconds
+            phases.append(Phase(at, b.at(elapsed) - at, name))
+    index = b.span("breathe", start, b.at(elapsed) - start, label, phases)
+    for phase in phases:
+        sound = _breath_sound(step.cue, phase, b.rate)
+        if sound is not None:
+            b.cue(
+                phase.start,
+                sound,
+                index,
+                text=BREATH_WORDS.get(phase.name, ""),
+                narration=sound.kind == "speech",
+            )
+    b.advance_seconds(elapsed)
+
+
+def _breath_sound(cue: str, phase: Phase, rate: int) -> SoundRef | None:
+    if phase.name == "rest" or cue == "none":
+        return None
+    if cue == "tones":
+        return SoundRef("breath", phase.name, phase.length / rate)
+    if cue == "voice":
+        return SoundRef("speech", BREATH_WORDS[phase.name])
+    return SoundRef("bell", "soft") if phase.name != "hold" else None
+
+
+def _timer(b: _Builder, step: Timer) -> None:
+    """Once per side: a soft bell between sides, the instruction, bells every ``every``."""
+    sides = step.sides or ("",)
+    for n, side in enumerate(sides):
+        start = b.cursor
+        text = step.say.replace("{side}", side)
+        label = text or f"timer {_seconds_label(step.duration)}" + (f" ({side})" if side else "")
+        index = b.span("timer", start, b.at(step.duration) - start, label)
+        at = start
+        if n > 0:
+            at += b.cue(at, SoundRef("bell", "soft"), index, gain=0.8).length // 3
+        if text:
+            b.cue(at, SoundRef("speech", text), index, text=text, narration=True)
+        k = 1
+        while step.every > 0 and step.every * k < step.duration - 1e-9:
+            b.cue(b.at(step.every * k), SoundRef("bell", step.bell), index, gain=0.7)
+            k += 1
+        b.advance_seconds(step.duration)
+
+
+def _background(session: Session, cues: list[Cue], rate: int) -> BackgroundPlan | None:
+    bg = session.background
+    if bg is None:
+        return None
+    fade = max(frames(bg.fade_in, rate), 1)
+    duck = db_to_gain(-bg.duck_db)
+    intervals = _merge(
+        [(c.start - frames(DUCK_ATTACK, rate), c.end) for c in cues if c.narration],
+        frames(DUCK_BRIDGE, rate),
+    )
+    release = frames(DUCK_RELEASE, rate)
+    attack = frames(DUCK_ATTACK, rate)
+    points: list[tuple[int, float]] = [(0, 1.0)]
+    for lo, hi in intervals:
+        lo = max(lo, points[-1][0])
+        points += [(lo, 1.0), (min(lo + attack, hi), duck), (hi, duck), (hi + release, 1.0)]
+    return BackgroundPlan(bg.sound, bg.volume, fade, tuple(points))
+
+
+def _merge(intervals: list[tuple[int, int]], bridge: int) -> list[tuple[int, int]]:
+    """Join intervals closer than ``bridge`` frames, so the bed does not pump between phrases."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo - merged[-1][1] < bridge:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _fade_out(length: int, fade: int) -> Envelope:
+    if fade <= 0:
+        return ((0, 1.0), (length, 1.0))
+    return ((0, 1.0), (max(length - fade, 0), 1.0), (length, 0.0))
+
+
+def _with_length(span: StepSpan, length: int) -> StepSpan:
+    return StepSpan(
+        span.index, span.kind, span.start, length, span.label, span.section, span.phases
+    )
+
+
+def _name(sound: str | Path) -> str:
+    return sound.name if isinstance(sound, Path) else sound
+
+
+def _pattern_label(step: Breathe) -> str:
+    p = step.pattern
+    parts = [
+        f"{getattr(p, n):g}" for n in ("inhale", "hold", "exhale", "rest") if getattr(p, n) > 0
+    ]
+    return "-".join(parts)
+
+
+def _seconds_label(seconds: float) -> str:
+    return f"{seconds:g}s" if seconds < 60 else f"{seconds / 60:g}m"
