@@ -1,0 +1,234 @@
+"""Recorded clips and ambience files: probe, decode, resample, loudness-match, loop.
+
+libsndfile (through soundfile) reads WAV, FLAC, OGG and MP3 block by block.
+Phones record m4a/aac, which libsndfile cannot read: those go through pydub and
+ffmpeg once, into a WAV in the cache, and are read from there like any other.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from relaxplayer import cache
+from relaxplayer.errors import AssetError
+from relaxplayer.sounds.base import LoopSource, Source
+from relaxplayer.sounds.tones import ramp
+
+FFMPEG_SUFFIXES = (".m4a", ".aac", ".mp4", ".m4b", ".3gp", ".wma", ".opus")
+SPEECH_RMS_DB = -20.0  # loudness target for narration and clips: RMS of the voiced parts, dBFS
+PEAK_LIMIT = 0.89  # -1 dBFS: normalisation never pushes a peak past this
+GATE_DB = 35.0  # windows this far below the loudest count as pauses, not speech
+LOOP_IN_MEMORY_SECONDS = 60.0
+LOOP_CROSSFADE = 2.0  # seconds of equal-power crossfade where an ambience file loops
+BLOCK = 65536
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    frames: int
+    rate: int
+    channels: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+
+def readable(path: Path) -> Path:
+    """The file soundfile will read: ``path`` itself, or a cached WAV decoded by ffmpeg."""
+    if not path.is_file():
+        raise AssetError(f"{path}: file not found")
+    if path.suffix.lower() not in FFMPEG_SUFFIXES:
+        return path
+    stat = path.stat()
+    target = (
+        cache.cache_dir()
+        / "decoded"
+        / f"{cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns)}.wav"
+    )
+    if target.is_file():
+        return target
+    if shutil.which("ffmpeg") is None:
+        raise AssetError(
+            f"{path}: {path.suffix} files need ffmpeg; install it (sudo apt install ffmpeg) "
+            "or convert the clip to WAV, FLAC or OGG"
+        )
+    from pydub import AudioSegment  # imported here: only m4a/aac users pay for it
+
+    try:
+        segment = AudioSegment.from_file(str(path))
+    except Exception as exc:  # pydub raises CouldntDecodeError and plain exceptions alike
+        raise AssetError(f"{path}: cannot decode with ffmpeg: {str(exc).splitlines()[0]}") from None
+    return cache.atomic_write(target, lambda tmp: segment.export(str(tmp), format="wav"))
+
+
+def probe(path: Path) -> ClipInfo:
+    """Frames, rate and channels of an audio file; ``AssetError`` if it cannot be decoded."""
+    source = readable(path)
+    try:
+        info = sf.info(str(source))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AssetError(
+            f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
+        ) from None
+    if info.frames <= 0:
+        raise AssetError(f"{path}: the file has no audio")
+    return ClipInfo(info.frames, info.samplerate, info.channels)
+
+
+def load_clip(path: Path, rate: int, channels: int = 1, normalize: bool = True) -> np.ndarray:
+    """The whole clip as float32 ``(n, channels)`` at ``rate``, loudness-matched and ramped."""
+    source = readable(path)
+    try:
+        data, file_rate = sf.read(str(source), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AssetError(f"{path}: cannot decode: {_reason(exc)}") from None
+    data = resample(fit_channels(data, channels), file_rate, rate)
+    if normalize:
+        data = normalize_loudness(data, rate)
+    return ramp(data, rate, 0.005, 0.005)
+
+
+def fit_channels(data: np.ndarray, channels: int) -> np.ndarray:
+    """Down-mix to mono by averaging, or copy mono to every channel."""
+    if data.shape[1] == channels:
+        return data
+    mono = data.mean(axis=1, keepdims=True, dtype=np.float32)
+    return np.repeat(mono, channels, axis=1) if channels > 1 else mono
+
+
+def resample(data: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """High-quality sample-rate conversion (libsoxr), float32 in and out."""
+    if from_rate == to_rate:
+        return np.ascontiguousarray(data, dtype=np.float32)
+    return np.ascontiguousarray(
+        soxr.resample(data, from_rate, to_rate, quality="HQ"), dtype=np.float32
+    )
+
+
+def active_rms(data: np.ndarray, rate: int) -> float:
+    """RMS over the voiced parts: 50 ms windows within ``GATE_DB`` of the loudest one."""
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    win = max(int(0.05 * rate), 1)
+    n = mono.shape[0] // win
+    if n == 0:
+        return float(np.sqrt(np.mean(mono.astype(np.float64) ** 2)))
+    power = np.mean(mono[: n * win].astype(np.float64).reshape(n, win) ** 2, axis=1)
+    gate = power.max() * 10 ** (-GATE_DB / 10)
+    voiced = power[power >= gate]
+    return float(np.sqrt(voiced.mean())) if voiced.size else 0.0
+
+
+def normalize_loudness(data: np.ndarray, rate: int) -> np.ndarray:
+    """Scale to ``SPEECH_RMS_DB`` over voiced parts, never letting a peak pass -1 dBFS."""
+    rms = active_rms(data, rate)
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if rms <= 1e-6 or peak <= 0:
+        return data
+    gain = min(10 ** (SPEECH_RMS_DB / 20) / rms, PEAK_LIMIT / peak)
+    return data * np.float32(gain)
+
+
+def open_loop(path: Path, rate: int) -> Source:
+    """An ambience file as an endless stereo loop whose end crossfades into its start.
+
+    Short files are held in memory; longer ones are converted once into a
+    looped WAV in the cache and streamed from it, so memory stays bounded.
+    """
+    info = probe(path)
+    if info.seconds <= LOOP_IN_MEMORY_SECONDS:
+        data = load_clip(path, rate, channels=2, normalize=False)
+        return LoopSource(crossfade_loop(data, int(LOOP_CROSSFADE * rate)))
+    stat = path.stat()
+    target = (
+        cache.cache_dir()
+        / "loops"
+        / f"{cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns, rate)}.wav"
+    )
+    if not target.is_file():
+        cache.atomic_write(target, lambda tmp: _write_long_loop(readable(path), info, rate, tmp))
+    return FileLoopSource(target)
+
+
+def crossfade_loop(data: np.ndarray, fade: int) -> np.ndarray:
+    """Fold the last ``fade`` frames over the first with an equal-power crossfade.
+
+    The result, played over and over, is continuous: its last frame is
+    followed by what originally followed it in the file.
+    """
+    fade = min(fade, data.shape[0] // 3)
+    if fade <= 0:
+        return data
+    body = data[: data.shape[0] - fade].copy()
+    t = (np.arange(fade, dtype=np.float32) + 0.5) / fade
+    fade_in = np.sin(0.5 * np.pi * t)[:, None]
+    fade_out = np.cos(0.5 * np.pi * t)[:, None]
+    body[:fade] = data[:fade] * fade_in + data[data.shape[0] - fade :] * fade_out
+    return body
+
+
+def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None:
+    """Stream-convert a long file to ``rate`` stereo, then write it as a crossfaded loop."""
+    fade = int(LOOP_CROSSFADE * rate)
+    converted = out.with_suffix(".tmp.wav")
+    try:
+        stream = soxr.ResampleStream(info.rate, rate, 2, dtype="float32", quality="HQ")
+        with sf.SoundFile(str(converted), "w", samplerate=rate, channels=2, subtype="FLOAT") as dst:
+            for block in sf.blocks(str(source), blocksize=BLOCK, dtype="float32", always_2d=True):
+                dst.write(stream.resample_chunk(fit_channels(block, 2)))
+            dst.write(stream.resample_chunk(np.zeros((0, 2), np.float32), last=True))
+        with (
+            sf.SoundFile(str(converted)) as src,
+            sf.SoundFile(
+                str(out), "w", samplerate=rate, channels=2, subtype="FLOAT", format="WAV"
+            ) as dst,
+        ):
+            total = src.frames
+            src.seek(total - fade)
+            tail = src.read(fade, dtype="float32", always_2d=True)
+            src.seek(0)
+            head = src.read(fade, dtype="float32", always_2d=True)
+            joined = np.concatenate([head, tail])
+            dst.write(crossfade_loop(joined, fade)[:fade])
+            remaining = total - 2 * fade
+            while remaining > 0:
+                block = src.read(min(BLOCK, remaining), dtype="float32", always_2d=True)
+                dst.write(block)
+                remaining -= block.shape[0]
+    finally:
+        converted.unlink(missing_ok=True)
+
+
+class FileLoopSource:
+    """An endless loop streamed from a (cached, already crossfaded) WAV file."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = sf.SoundFile(str(path))
+        self._size = self._file.frames
+        self.channels = self._file.channels
+        self.length: int | None = None
+
+    def read(self, offset: int, n: int) -> np.ndarray:
+        out = np.empty((n, self.channels), dtype=np.float32)
+        done = 0
+        while done < n:
+            start = (offset + done) % self._size
+            count = min(n - done, self._size - start)
+            self._file.seek(start)
+            out[done : done + count] = self._file.read(count, dtype="float32", always_2d=True)
+            done += count
+        return out
+
+    def release(self) -> None:
+        """The file stays open: the background plays all session long."""
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[-1] if ": " in text else text
