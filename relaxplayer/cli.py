@@ -1,0 +1,392 @@
+"""The ``relaxplayer`` command: parse arguments, wire the pieces, translate errors.
+
+This is the only module that imports click and the only one that decides exit
+codes: 0 ok, 2 bad session or arguments, 1 runtime failure, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from relaxplayer import __version__, units
+from relaxplayer.errors import ConfigError, RelaxError, SessionError
+from relaxplayer.loader import load_session
+from relaxplayer.mixer import Mixer, SoundBank
+from relaxplayer.model import VOICE_ENGINES, Session, Voice
+from relaxplayer.timeline import Timeline, build_timeline
+
+DEFAULT_RATE = 44100
+
+
+class _Group(click.Group):
+    """Turns every expected failure into a message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SessionError as exc:
+            click.echo(str(exc), err=True)
+            n = len(exc.problems)
+            click.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
+            ctx.exit(exc.exit_code)
+        except RelaxError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="relaxplayer")
+def main() -> None:
+    """Guided relaxation sessions from YAML scripts, played offline.
+
+    Write a session script (see docs/format.md), check it with `validate`,
+    look at its timeline with `show`, and `render` it to an audio file.
+    """
+
+
+def _voice_option(f: Callable) -> Callable:
+    return click.option(
+        "--voice",
+        "voice_engine",
+        type=click.Choice(VOICE_ENGINES),
+        default=None,
+        help="Narration engine, overriding the session's (auto: Piper, else espeak-ng).",
+    )(f)
+
+
+def resolve(name: str) -> Path:
+    """A session name (``back-relief``) or a path to a script."""
+    try:
+        from relaxplayer import library
+    except ImportError:  # pragma: no cover - library ships with the package
+        return Path(name)
+    found = library.find(name)
+    if getattr(found, "shadowed", None):
+        click.echo(
+            f"note: your {found.path} is used instead of the built-in {found.shadowed}", err=True
+        )
+    return Path(found.path)
+
+
+def _probe(path: Path) -> object:
+    from relaxplayer.sounds import clips
+
+    return clips.probe(path)
+
+
+def load(name: str) -> Session:
+    """Find, read and validate a session, including every file it references."""
+    return load_session(resolve(name), probe=_probe)
+
+
+def make_narrator(session: Session, engine: str | None) -> object | None:
+    """The session's narrator, or None when no voice engine is available."""
+    from relaxplayer.sounds.speech import Narrator
+
+    voice = session.voice
+    if engine is not None:
+        voice = Voice(engine=engine, model=voice.model, speed=voice.speed, language=voice.language)
+    if voice.engine == "none":
+        return None
+    narrator = Narrator(voice)
+    return narrator if narrator.engine != "none" else None
+
+
+def plan(
+    session: Session, rate: int, engine: str | None, synthesize: bool = True
+) -> tuple[Timeline, SoundBank]:
+    """Session -> timeline and the bank that will voice it."""
+    bank = SoundBank(rate, make_narrator(session, engine), synthesize=synthesize)
+    return build_timeline(session, rate, bank.measure), bank
+
+
+@main.command()
+@click.argument("sessions", nargs=-1, required=True, metavar="FILE...")
+def validate(sessions: tuple[str, ...]) -> None:
+    """Check session scripts and every file they reference.
+
+    Reports every problem in every file, with line and column, and exits 2 if
+    there were any.
+    """
+    problems: list[str] = []
+    for name in sessions:
+        try:
+            session = load(name)
+        except SessionError as exc:
+            problems += exc.problems
+            continue
+        except RelaxError as exc:
+            problems.append(f"{name}: error: {exc}")
+            continue
+        click.echo(f"{name}: ok ({session.title})")
+    if problems:
+        raise SessionError(problems)
+
+
+@main.command()
+@click.argument("session", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON, for scripts.")
+@_voice_option
+def show(session: str, as_json: bool, voice_engine: str | None) -> None:
+    """Print a session's timeline: each step's start, length and text.
+
+    Narration not yet synthesized is estimated from its word count and marked
+    with ~ (run `prepare` first for exact times).
+    """
+    model = load(session)
+    timeline, bank = plan(model, DEFAULT_RATE, voice_engine, synthesize=False)
+    if as_json:
+        click.echo(json.dumps(_timeline_json(model, timeline, bank.estimated), indent=2))
+        return
+    _print_timeline(model, timeline, bank.estimated)
+
+
+def _print_timeline(session: Session, timeline: Timeline, estimated: bool) -> None:
+    rate = timeline.rate
+    mark = "~" if estimated else ""
+    click.echo(f"{session.title}  ({mark}{units.format_time(timeline.seconds)})")
+    for span in timeline.steps:
+        if span.kind == "section":
+            click.echo(f"\n  {span.label}")
+            continue
+        start = units.format_time(span.start / rate)
+        length = f"{span.length / rate:.1f}s" if span.length else ""
+        click.echo(f"  {start:>8} {length:>8}  {span.kind:<8} {span.label}")
+    if timeline.length > timeline.steps_end:
+        linger = (timeline.length - timeline.steps_end) / rate
+        click.echo(
+            f"  {units.format_time(timeline.steps_end / rate):>8} {linger:7.1f}s  linger   background fades out"
+        )
+    click.echo(f"\ntotal {mark}{units.format_time(timeline.seconds)}")
+
+
+def _timeline_json(session: Session, timeline: Timeline, estimated: bool) -> dict[str, Any]:
+    rate = timeline.rate
+    return {
+        "title": session.title,
+        "seconds": timeline.length / rate,
+        "steps_seconds": timeline.steps_end / rate,
+        "estimated": estimated,
+        "steps": [
+            {
+                "index": s.index,
+                "kind": s.kind,
+                "start": s.start / rate,
+                "seconds": s.length / rate,
+                "label": s.label,
+                "section": s.section,
+            }
+            for s in timeline.steps
+        ],
+        "cues": [
+            {
+                "start": c.start / rate,
+                "seconds": c.length / rate,
+                "kind": c.sound.kind,
+                "sound": str(c.sound.name),
+                "step": c.step,
+                "text": c.text,
+            }
+            for c in timeline.cues
+        ],
+    }
+
+
+@main.command()
+@click.argument("session", metavar="FILE")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    metavar="OUT",
+    help="Audio file to write (.wav .flac .ogg .mp3), or - for WAV on stdout.",
+)
+@click.option(
+    "--rate",
+    type=click.IntRange(8000, 192000),
+    default=DEFAULT_RATE,
+    show_default=True,
+    help="Sample rate in Hz.",
+)
+@click.option(
+    "--channels",
+    type=click.IntRange(1, 2),
+    default=2,
+    show_default=True,
+    help="1 for mono, 2 for stereo.",
+)
+@_voice_option
+def render(session: str, out: str, rate: int, channels: int, voice_engine: str | None) -> None:
+    """Render a session to an audio file.
+
+    The file appears only once the whole render has succeeded.
+    """
+    from relaxplayer.render import format_for, render_file, render_wav_stream
+
+    if out != "-":
+        format_for(Path(out))
+    model = load(session)
+    timeline, bank = plan(model, rate, voice_engine)
+    mixer = Mixer(timeline, bank, channels)
+    if out == "-":
+        if sys.stdout.isatty():
+            raise ConfigError(
+                "refusing to write audio to a terminal; pipe it (| aplay) or use -o FILE"
+            )
+        render_wav_stream(mixer, sys.stdout.buffer)
+        return
+    with _progress(timeline.length, "rendering") as bar:
+        render_file(mixer, Path(out), progress=bar.update if bar else None)
+    click.echo(
+        f"wrote {out} ({units.format_time(timeline.seconds)}, {rate} Hz, {channels} ch)", err=True
+    )
+
+
+class _NoBar:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(total: int, label: str) -> Any:
+    """A progress bar on a terminal (stderr), nothing when output is redirected."""
+    if not sys.stderr.isatty():
+        return _NoBar()
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
+def _start_frame(timeline: Timeline, start_at: str | None) -> int:
+    """``--start-at``: a section title (case-insensitive) or a time such as 5m."""
+    if not start_at:
+        return 0
+    sections = [s for s in timeline.steps if s.kind == "section"]
+    for span in sections:
+        if span.label.casefold() == start_at.casefold():
+            return span.start
+    try:
+        seconds = units.parse_duration(start_at)
+    except ValueError:
+        names = ", ".join(repr(s.label) for s in sections) or "(this session has no sections)"
+        raise ConfigError(
+            f"--start-at {start_at!r} is neither a section nor a time; sections: {names}"
+        ) from None
+    if seconds * timeline.rate >= timeline.length:
+        raise ConfigError(
+            f"--start-at {start_at} is past the end ({units.format_time(timeline.seconds)})"
+        )
+    return units.frames(seconds, timeline.rate)
+
+
+def _level_option(value: str) -> float:
+    try:
+        return min(units.parse_level(value), 1.0)
+    except ValueError as exc:
+        raise ConfigError(f"--volume: {exc}") from None
+
+
+@main.command()
+@click.argument("session", required=False, default="default", metavar="[NAME|FILE]")
+@click.option(
+    "-o",
+    "--output",
+    "output_spec",
+    default="auto",
+    show_default=True,
+    metavar="NAME",
+    help="auto, portaudio, alsa, simpleaudio, pipe, file:PATH or null (see `outputs`).",
+)
+@click.option("--device", default=None, help="Output device name (see `outputs`).")
+@click.option(
+    "--volume", default="100%", show_default=True, help='Starting volume, "60%" or "-6 dB".'
+)
+@click.option(
+    "--start-at", default=None, metavar="SECTION|TIME", help="Start at a section or a time (5m)."
+)
+@click.option(
+    "--rate",
+    type=click.IntRange(8000, 192000),
+    default=DEFAULT_RATE,
+    show_default=True,
+    help="Sample rate in Hz.",
+)
+@click.option("--plain", is_flag=True, help="One line per cue instead of the status panel.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show underruns and device details.")
+@_voice_option
+def play(
+    session: str,
+    output_spec: str,
+    device: str | None,
+    volume: str,
+    start_at: str | None,
+    rate: int,
+    plain: bool,
+    verbose: bool,
+    voice_engine: str | None,
+) -> None:
+    """Play a session through the sound card (the built-in default with no argument).
+
+    Keys on a terminal: space pause, n or → next step, p or ← restart the step
+    (twice: previous), s next section, + and - volume, q quit. Without a
+    terminal: SIGTERM or SIGINT fade out, SIGUSR1 toggles pause, SIGUSR2 skips.
+    """
+    from relaxplayer.controls.keyboard import HELP, Keyboard
+    from relaxplayer.controls.signals import signal_controls
+    from relaxplayer.display import make_display
+    from relaxplayer.outputs import open_output
+    from relaxplayer.player import PlaybackFailed, Player
+
+    gain = _level_option(volume)
+    model = load(session)
+    timeline, bank = plan(model, rate, voice_engine)
+    mixer = Mixer(timeline, bank, channels=2)
+    mixer.seek(_start_frame(timeline, start_at))
+    player = Player(
+        mixer,
+        lambda: open_output(output_spec, rate, 2, device),
+        volume=gain,
+        listeners=[make_display(sys.stdout, plain=plain, verbose=verbose)],
+    )
+    keyboard = Keyboard.available()
+    if keyboard and not plain:
+        click.echo(HELP, err=True)
+    try:
+        with signal_controls(player):
+            if keyboard:
+                with Keyboard(player):
+                    player.run()
+            else:
+                player.run()
+    except PlaybackFailed as exc:
+        _save_position(model, exc.position / rate)
+        raise
+
+
+def _save_position(session: Session, seconds: float) -> None:
+    """Remember where playback broke off, so a later run (or the bedside box) can resume."""
+    from relaxplayer.state import save_resume_point
+
+    save_resume_point(str(session.source), seconds)
+
+
+@main.command()
+def outputs() -> None:
+    """List the audio outputs and devices available on this machine."""
+    from relaxplayer.outputs import available_outputs
+
+    for info in available_outputs():
+        mark = "ok " if info.ok else "-- "
+        click.echo(f"{mark}{info.name:<12} {info.detail}")
+        for dev in info.devices:
+            click.echo(f"      {dev}")

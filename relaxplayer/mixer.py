@@ -1,0 +1,257 @@
+"""The mixer: ``render(n)`` pulls the next ``n`` frames of a timeline, nothing else.
+
+It is pure (no clock, no I/O beyond decoding the clips it plays), so ``render``
+to a file and ``play`` to a sound card run the very same code: what you render
+is what you hear. Memory stays bounded however long the session: only the cues
+sounding now are decoded, and the background is a short seamless loop.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from relaxplayer.cache import cached_array
+from relaxplayer.sounds import ambience, bells, clips, tones
+from relaxplayer.sounds.base import ArraySource, LazySource, LoopSource, Source
+from relaxplayer.timeline import Cue, Envelope, SoundRef, Timeline
+
+# The soft limiter starts bending the signal here (dBFS -0.9); above it the
+# curve approaches, but never reaches, full scale.
+LIMIT_KNEE = 0.9
+# Stand-in for speech when no voice engine is installed: a soft two-note chime.
+CHIME_NOTES = (660.0, 880.0)
+CHIME_SECONDS = 0.6
+AMBIENCE_VERSION = 1  # bump when ambience synthesis changes, so cached loops are made again
+
+
+class SoundBank:
+    """Turns ``SoundRef``s into ``Source``s at one sample rate, caching small synthesized sounds.
+
+    ``narrator`` (a ``sounds.speech.Narrator`` or None for no voice) speaks
+    ``speech`` refs. With ``synthesize=False`` speech that is not cached yet is
+    measured by estimate instead of being synthesized (for a quick ``show``).
+    """
+
+    def __init__(self, rate: int, narrator: object | None = None, synthesize: bool = True) -> None:
+        self.rate = rate
+        self.narrator = (
+            narrator
+            if narrator is not None and getattr(narrator, "engine", "none") != "none"
+            else None
+        )
+        self.synthesize = synthesize
+        self._arrays: dict[tuple, np.ndarray] = {}
+        self._lengths: dict[SoundRef, int] = {}
+        self.estimated = False
+
+    def measure(self, ref: SoundRef) -> int:
+        """Length of ``ref`` in frames at the bank's rate."""
+        if ref not in self._lengths:
+            self._lengths[ref] = self._measure(ref)
+        return self._lengths[ref]
+
+    def _measure(self, ref: SoundRef) -> int:
+        if ref.kind == "speech" and self.narrator is not None:
+            text = str(ref.name)
+            length = self.narrator.length(text, self.rate)  # type: ignore[attr-defined]
+            if length is None and not self.synthesize:
+                self.estimated = True
+                return int(self.narrator.estimate(text, self.rate))  # type: ignore[attr-defined]
+            if length is None:
+                self.narrator.synthesize(text)  # type: ignore[attr-defined]
+                length = self.narrator.length(text, self.rate)  # type: ignore[attr-defined]
+            return int(length)
+        if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
+            info = clips.probe(Path(ref.name))
+            return round(info.frames * self.rate / info.rate)
+        return len(self._array(ref))
+
+    def source(self, ref: SoundRef) -> Source:
+        """A fresh ``Source`` for one cue; speech and clips decode lazily."""
+        if ref.kind == "speech" and self.narrator is not None:
+            text, narrator = str(ref.name), self.narrator
+            return LazySource(lambda: narrator.load(text, self.rate), self.measure(ref))  # type: ignore[attr-defined]
+        if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
+            path = Path(ref.name)
+            return LazySource(
+                lambda: _fit(clips.load_clip(path, self.rate, 1), self.measure(ref)),
+                self.measure(ref),
+            )
+        return ArraySource(self._array(ref))
+
+    def background(self, sound: str | Path) -> Source:
+        """The endless ambience bed."""
+        if isinstance(sound, Path):
+            return clips.open_loop(sound, self.rate)
+        name = f"{sound}-{self.rate}-v{AMBIENCE_VERSION}"
+        return LoopSource(
+            cached_array("ambience", name, lambda: ambience.make_loop(sound, self.rate))
+        )
+
+    def _array(self, ref: SoundRef) -> np.ndarray:
+        key = (ref.kind, ref.name, ref.seconds)
+        if key not in self._arrays:
+            self._arrays[key] = self._synth(ref)
+        return self._arrays[key]
+
+    def _synth(self, ref: SoundRef) -> np.ndarray:
+        if ref.kind == "bell":
+            return bells.make_bell(str(ref.name), self.rate)
+        if ref.kind == "breath":
+            return tones.breath_cue(str(ref.name), ref.seconds, self.rate)
+        if ref.kind == "speech":  # no voice: a soft chime marks where the words would be
+            notes = [tones.tone(f, CHIME_SECONDS, self.rate, level=0.15) for f in CHIME_NOTES]
+            return np.concatenate(notes)
+        raise ValueError(f"unknown sound kind {ref.kind!r}")
+
+
+class Mixer:
+    """Pull-based renderer of one ``Timeline`` into float32 ``(n, channels)`` blocks."""
+
+    def __init__(self, timeline: Timeline, bank: SoundBank, channels: int = 2) -> None:
+        self.timeline = timeline
+        self.bank = bank
+        self.channels = channels
+        self.position = 0
+        self._starts = [c.start for c in timeline.cues]
+        self._next = 0
+        self._active: dict[int, Source] = {}
+        plan = timeline.background
+        self._background = bank.background(plan.sound) if plan else None
+        self._duck = _Env(plan.duck if plan else ())
+        self._master = _Env(timeline.master)
+
+    @property
+    def length(self) -> int:
+        return self.timeline.length
+
+    @property
+    def done(self) -> bool:
+        return self.position >= self.timeline.length
+
+    def seek(self, frame: int) -> None:
+        """Jump to ``frame``; cues already sounding there resume mid-way."""
+        self.position = min(max(frame, 0), self.timeline.length)
+        for source in self._active.values():
+            source.release()
+        self._active.clear()
+        self._next = bisect.bisect_right(self._starts, self.position)
+        for i in range(self._next):
+            cue = self.timeline.cues[i]
+            if cue.end > self.position:
+                self._active[i] = self.bank.source(cue.sound)
+
+    def render(self, n: int) -> np.ndarray:
+        """The next ``min(n, frames left)`` frames; an empty block once the session is over."""
+        lo = self.position
+        n = max(0, min(n, self.timeline.length - lo))
+        out = np.zeros((n, self.channels), dtype=np.float32)
+        if n == 0:
+            return out
+        hi = lo + n
+        self._start_cues(hi)
+        self._mix_cues(out, lo, hi)
+        if self._background is not None:
+            self._mix_background(out, lo)
+        if (master := self._master.gains(lo, n)) is not None:
+            out *= master[:, None]
+        soft_limit(out)
+        self.position = hi
+        return out
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """Render the rest of the session in blocks of ``size`` frames."""
+        while not self.done:
+            yield self.render(size)
+
+    def _start_cues(self, hi: int) -> None:
+        cues = self.timeline.cues
+        while self._next < len(cues) and cues[self._next].start < hi:
+            self._active[self._next] = self.bank.source(cues[self._next].sound)
+            self._next += 1
+
+    def _mix_cues(self, out: np.ndarray, lo: int, hi: int) -> None:
+        finished = []
+        for i, source in self._active.items():
+            cue: Cue = self.timeline.cues[i]
+            a, b = max(cue.start, lo), min(cue.end, hi)
+            if b > a:
+                data = source.read(a - cue.start, b - a)
+                _add(out[a - lo : b - lo], data, cue.gain)
+            if cue.end <= hi:
+                finished.append(i)
+        for i in finished:
+            self._active.pop(i).release()
+
+    def _mix_background(self, out: np.ndarray, lo: int) -> None:
+        plan = self.timeline.background
+        assert plan is not None and self._background is not None
+        n = out.shape[0]
+        data = self._background.read(lo, n)
+        gain = self._duck.gains(lo, n)
+        if lo < plan.fade_in:
+            ramp = np.minimum(np.arange(lo, lo + n, dtype=np.float32) / plan.fade_in, 1.0)
+            gain = ramp if gain is None else gain * ramp
+        if gain is None:
+            _add(out, data, plan.volume)
+        else:
+            _add(out, data * gain[:, None], plan.volume)
+
+
+def _add(out: np.ndarray, data: np.ndarray, gain: float) -> None:
+    """Mix ``data`` into ``out`` with ``gain``, folding mono/stereo as needed."""
+    if data.shape[1] == out.shape[1]:
+        out += data * np.float32(gain)
+    elif data.shape[1] == 1:
+        out += data * np.float32(gain)  # broadcast mono to every channel
+    else:
+        out += data.mean(axis=1, keepdims=True) * np.float32(gain)
+
+
+class _Env:
+    """A piecewise-linear gain envelope, evaluated per block (1.0 outside its points)."""
+
+    def __init__(self, points: Envelope) -> None:
+        self.xs = np.array([x for x, _ in points], dtype=np.float64)
+        self.ys = np.array([y for _, y in points], dtype=np.float64)
+
+    def gains(self, lo: int, n: int) -> np.ndarray | None:
+        """Gains for frames ``[lo, lo+n)``, or None when they are all exactly 1.0.
+
+        A linear segment's extremes are at its ends, so checking the block's
+        end points and the breakpoints inside it is enough.
+        """
+        if self.xs.size == 0:
+            return None
+        i, j = np.searchsorted(self.xs, [lo, lo + n - 1], side="left")
+        ends = np.interp([lo, lo + n - 1], self.xs, self.ys)
+        if np.all(ends == 1.0) and np.all(self.ys[i:j] == 1.0):
+            return None
+        pos = np.arange(lo, lo + n, dtype=np.float64)
+        return np.interp(pos, self.xs, self.ys).astype(np.float32)
+
+
+def soft_limit(out: np.ndarray) -> None:
+    """Bend peaks above ``LIMIT_KNEE`` smoothly towards (never past) full scale, in place.
+
+    Stateless, so it cannot pump; the built-in levels leave headroom and it
+    only acts on unusual stacks (a loud clip over a bell over the background).
+    """
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak <= LIMIT_KNEE:
+        return
+    over = np.abs(out) > LIMIT_KNEE
+    span = 1.0 - LIMIT_KNEE
+    x = out[over]
+    out[over] = np.sign(x) * (LIMIT_KNEE + span * np.tanh((np.abs(x) - LIMIT_KNEE) / span))
+
+
+def _fit(data: np.ndarray, length: int) -> np.ndarray:
+    """Trim or pad a decoded clip to exactly the length the timeline measured."""
+    if data.shape[0] >= length:
+        return data[:length]
+    return np.concatenate([data, np.zeros((length - data.shape[0], data.shape[1]), np.float32)])

@@ -1,0 +1,94 @@
+"""Render a mixer to an audio file or a stream, block by block.
+
+The file appears only when the render succeeded: samples go to a temporary
+file beside the target, which is renamed into place at the end, so a crash or
+Ctrl-C never leaves a half-written file under the user's chosen name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+
+from relaxplayer.errors import ConfigError, OutputError
+from relaxplayer.mixer import Mixer
+
+FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
+SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
+BLOCK = 16384  # frames per render block: large enough to amortise numpy overhead, small in memory
+
+Progress = Callable[[int], None]
+
+
+def format_for(path: Path) -> str:
+    """The soundfile format for ``path``'s extension, or a ``ConfigError`` listing the choices."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        choices = ", ".join(sorted(FORMATS))
+        raise ConfigError(
+            f"{path}: unknown audio format '{path.suffix or '(none)'}'; use one of {choices}"
+        )
+    if fmt not in sf.available_formats():
+        raise ConfigError(f"{path}: this libsndfile cannot write {fmt}; use .wav or .flac")
+    return fmt
+
+
+def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> None:
+    """Write the whole session to ``path`` (format from its extension), atomically."""
+    fmt = format_for(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        with sf.SoundFile(
+            tmp,
+            "w",
+            samplerate=mixer.timeline.rate,
+            channels=mixer.channels,
+            format=fmt,
+            subtype=SUBTYPES[fmt],
+        ) as f:
+            for block in mixer.blocks(BLOCK):
+                f.write(block)
+                if progress:
+                    progress(block.shape[0])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_wav_stream(mixer: Mixer, stream: BinaryIO, progress: Progress | None = None) -> None:
+    """Stream 16-bit WAV to a pipe: the header is exact because the length is known up front."""
+    rate, channels = mixer.timeline.rate, mixer.channels
+    data_bytes = (mixer.length - mixer.position) * channels * 2
+    if data_bytes + 36 > 0xFFFFFFFF:
+        raise ConfigError("the session is too long for a WAV stream; render to .flac instead")
+    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
+    header += b"fmt " + struct.pack(
+        "<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16
+    )
+    header += b"data" + struct.pack("<I", data_bytes)
+    try:
+        stream.write(header)
+        for block in mixer.blocks(BLOCK):
+            stream.write(to_int16(block).tobytes())
+            if progress:
+                progress(block.shape[0])
+        stream.flush()
+    except BrokenPipeError:
+        raise OutputError("the program reading the audio stream closed it early") from None
+
+
+def to_int16(block: np.ndarray) -> np.ndarray:
+    """float32 [-1, 1] -> little-endian int16, rounded (the mixer never exceeds full scale)."""
+    return np.clip(np.rint(block * 32767.0), -32768, 32767).astype("<i2")
