@@ -22,6 +22,7 @@ from relaxplayer.timeline import Cue, Envelope, SoundRef, Timeline
 # The soft limiter starts bending the signal here (dBFS -0.9); above it the
 # curve approaches, but never reaches, full scale.
 LIMIT_KNEE = 0.9
+CEILING = 32766 / 32768  # float rounding must not reach full scale either
 # Stand-in for speech when no voice engine is installed: a soft two-note chime.
 CHIME_NOTES = (660.0, 880.0)
 CHIME_SECONDS = 0.6
@@ -245,9 +246,10 @@ def soft_limit(out: np.ndarray) -> None:
     if peak <= LIMIT_KNEE:
         return
     over = np.abs(out) > LIMIT_KNEE
-    span = 1.0 - LIMIT_KNEE
     x = out[over]
-    out[over] = np.sign(x) * (LIMIT_KNEE + span * np.tanh((np.abs(x) - LIMIT_KNEE) / span))
+    excess = (np.abs(x) - LIMIT_KNEE) / (1.0 - LIMIT_KNEE)
+    bent = LIMIT_KNEE + (1.0 - LIMIT_KNEE) * excess / (1.0 + excess)  # slope 1 at the knee
+    out[over] = np.sign(x) * np.minimum(bent, CEILING)
 
 
 def _fit(data: np.ndarray, length: int) -> np.ndarray:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import soundfile as sf
 
 from relaxplayer.errors import ConfigError, OutputError
 from relaxplayer.mixer import Mixer
+from relaxplayer.outputs.base import to_int16
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
@@ -58,7 +58,7 @@ def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> N
             subtype=SUBTYPES[fmt],
         ) as f:
             for block in mixer.blocks(BLOCK):
-                f.write(block)
+                f.write(to_int16(block) if SUBTYPES[fmt] == "PCM_16" else block)
                 if progress:
                     progress(block.shape[0])
         os.replace(tmp, path)
@@ -87,8 +87,3 @@ def render_wav_stream(mixer: Mixer, stream: BinaryIO, progress: Progress | None 
         stream.flush()
     except BrokenPipeError:
         raise OutputError("the program reading the audio stream closed it early") from None
-
-
-def to_int16(block: np.ndarray) -> np.ndarray:
-    """float32 [-1, 1] -> little-endian int16, rounded (the mixer never exceeds full scale)."""
-    return np.clip(np.rint(block * 32767.0), -32768, 32767).astype("<i2")

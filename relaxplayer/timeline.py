@@ -156,7 +156,7 @@ class _Builder:
     section: str = ""
     cues: list[Cue] = field(default_factory=list)
     steps: list[StepSpan] = field(default_factory=list)
-    last_bell_end: int = 0
+    bells: list[Cue] = field(default_factory=list)  # from bell steps: the final ones may ring out
 
     def at(self, seconds: float) -> int:
         """The frame ``seconds`` after the cursor, rounded from the run's start.
@@ -198,7 +198,7 @@ def build_timeline(session: Session, rate: int, measure: Measure) -> Timeline:
     for step in _flatten(session.steps):
         _place(b, step)
     steps_end = b.cursor
-    content_end = max(steps_end, b.last_bell_end)
+    content_end = max([steps_end] + [c.end for c in b.bells if c.start == steps_end])
     length = content_end + frames(session.end.linger, rate)
     master = _fade_out(length, frames(session.end.fade_out, rate))
     background = _background(session, b.cues, rate)
@@ -235,7 +235,7 @@ def _place(b: _Builder, step: Step) -> None:
     elif isinstance(step, Bell):
         index = b.span("bell", b.cursor, 0, f"bell: {_name(step.sound)}")
         cue = b.cue(b.cursor, SoundRef("bell", step.sound), index, gain=step.volume)
-        b.last_bell_end = max(b.last_bell_end, cue.end)
+        b.bells.append(cue)
     elif isinstance(step, Breathe):
         _breathe(b, step)
     elif isinstance(step, Timer):

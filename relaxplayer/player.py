@@ -1,0 +1,382 @@
+"""The player: owns the audio clock and the transport, and tells listeners what is heard.
+
+Two threads meet here. The output's thread (or PortAudio callback) calls
+``_pull`` for each block: only that thread touches the mixer, applies the
+pause / seek / quit ramps and the volume, and logs which session frames went
+into which output frames. The main thread runs ``run``: it reads how many
+frames the output has *played* (the audio clock), maps that back through the
+log to a session position, and emits events. Controls (keys, signals, GPIO, a
+web remote) call the public methods, which only enqueue commands.
+"""
+
+from __future__ import annotations
+
+import bisect
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from relaxplayer import events as ev
+from relaxplayer.errors import OutputError
+from relaxplayer.mixer import Mixer
+from relaxplayer.outputs.base import Output
+
+RAMP_SECONDS = (
+    0.03  # pause, resume and seek ramps: short enough to feel instant, long enough not to click
+)
+QUIT_FADE = 0.5  # 'q'
+SIGNAL_FADE = 1.5  # SIGTERM / SIGINT: fade out within 2 s
+PREVIOUS_WINDOW = 3.0  # 'p' within this many seconds of a step's start goes to the previous step
+VOLUME_STEP = 0.1
+TICKS_PER_SECOND = 10
+
+
+class PlaybackFailed(OutputError):
+    """The output failed and could not be reopened; ``position`` is where the listener was (frames)."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+@dataclass
+class _Block:
+    """One pulled block: output frames ``[out, out+n)`` carried session frames ``[pos, pos+advanced)``."""
+
+    out: int
+    n: int
+    pos: int
+    advanced: int
+
+
+class Player:
+    """Plays one mixer through outputs made by ``open_output`` (called again to recover a failed device)."""
+
+    def __init__(
+        self,
+        mixer: Mixer,
+        open_output: Callable[[], Output],
+        *,
+        volume: float = 1.0,
+        listeners: Iterable[Callable[[ev.Event], None]] = (),
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.mixer = mixer
+        self.timeline = mixer.timeline
+        self.rate = self.timeline.rate
+        self._open_output = open_output
+        self._listeners = list(listeners)
+        self._retry_seconds = retry_seconds
+        self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        # audio-thread state
+        self._gain = 1.0
+        self._target = 1.0
+        self._ramp = max(int(RAMP_SECONDS * self.rate), 1)
+        self._pending: tuple | None = None
+        self._holding = False
+        self._volume = self._volume_target = float(volume)
+        self._out_frames = 0
+        self._end_out: int | None = None
+        self._log: deque[_Block] = deque()
+        self._log_lock = threading.Lock()
+        self._fault: BaseException | None = None
+        # main-thread state
+        self.heard = 0
+        self.paused = False
+        self.reason = "end"
+        self._output: Output | None = None
+        self._step_index = -1
+        self._cue_index = 0
+        self._last_tick = -(10**12)
+        self._section_starts = [s.start for s in self.timeline.steps if s.kind == "section"]
+        self._cue_starts = [c.start for c in self.timeline.cues]
+
+    # --- commands (any thread) -------------------------------------------------------
+
+    def listen(self, listener: Callable[[ev.Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def toggle_pause(self) -> None:
+        self._send("pause" if not self.paused else "resume")
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def seek(self, frame: int) -> None:
+        self._send("seek", max(0, min(int(frame), self.timeline.length)))
+
+    def next_step(self) -> None:
+        target = next(
+            (s.start for s in self.timeline.steps if s.length > 0 and s.start > self.heard), None
+        )
+        self.seek(target if target is not None else self.timeline.length)
+
+    def restart_step(self) -> None:
+        """Back to this step's start; within ``PREVIOUS_WINDOW`` of it, to the previous step."""
+        timed = [s for s in self.timeline.steps if s.length > 0]
+        current = max((i for i, s in enumerate(timed) if s.start <= self.heard), default=0)
+        if (
+            timed
+            and self.heard - timed[current].start < PREVIOUS_WINDOW * self.rate
+            and current > 0
+        ):
+            current -= 1
+        self.seek(timed[current].start if timed else 0)
+
+    def next_section(self) -> None:
+        i = bisect.bisect_right(self._section_starts, self.heard)
+        self.seek(
+            self._section_starts[i] if i < len(self._section_starts) else self.timeline.length
+        )
+
+    def change_volume(self, delta: float) -> None:
+        self._send("volume", delta)
+
+    def quit(self, fade: float = QUIT_FADE) -> None:
+        self._send("quit", fade)
+
+    def _send(self, *command: object) -> None:
+        self._commands.put(command)
+        self._wake.set()
+
+    # --- the audio thread -------------------------------------------------------------
+
+    def _pull(self, n: int) -> np.ndarray:
+        """Called by the output for ``n`` more frames; never raises, never blocks."""
+        try:
+            self._apply_commands()
+            return self._render(n)
+        except BaseException as exc:  # a bug must not kill the device thread: go quiet, report
+            self._fault = exc
+            self._end_out = self._out_frames
+            return np.zeros((n, self.mixer.channels), dtype=np.float32)
+        finally:
+            self._wake.set()
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            name = command[0]
+            if name == "pause":
+                self._fade_then(("hold",), self._ramp)
+            elif name == "resume":
+                self._holding, self._pending, self._target = False, None, 1.0
+                self._ramp = max(int(RAMP_SECONDS * self.rate), 1)
+            elif name == "seek":
+                self._fade_then(("seek", command[1]), max(int(RAMP_SECONDS * self.rate), 1))
+            elif name == "volume":
+                self._volume_target = float(np.clip(self._volume_target + command[1], 0.0, 1.0))
+            elif name == "quit":
+                self._fade_then(("quit",), max(int(command[1] * self.rate), 1))
+
+    def _fade_then(self, action: tuple, ramp: int) -> None:
+        if self._pending and self._pending[0] == "quit":
+            return  # already leaving
+        self._pending, self._target, self._ramp = action, 0.0, ramp
+
+    def _render(self, n: int) -> np.ndarray:
+        channels = self.mixer.channels
+        if self._end_out is not None or (self._holding and self._pending is None):
+            self._record(n, 0)
+            return np.zeros((n, channels), dtype=np.float32)
+        audio = self.mixer.render(n)
+        got = audio.shape[0]
+        if got < n:
+            audio = np.concatenate([audio, np.zeros((n - got, channels), np.float32)])
+            if self._pending is None or self._pending[0] != "seek":
+                self._end_out = self._out_frames + got
+        gains = self._gains(n)
+        audio *= gains[:, None]
+        self._record(n, got)
+        if self._gain == 0.0 and self._pending is not None:
+            self._finish_pending()
+        return audio
+
+    def _gains(self, n: int) -> np.ndarray:
+        """Per-frame transport x volume gain, ramping linearly towards the targets."""
+        delta = np.arange(1, n + 1, dtype=np.float64) / self._ramp
+        if self._target >= self._gain:
+            transport = np.minimum(self._gain + delta, self._target)
+        else:
+            transport = np.maximum(self._gain - delta, self._target)
+        self._gain = float(transport[-1])
+        volume = np.linspace(self._volume, self._volume_target, n + 1, dtype=np.float64)[1:]
+        self._volume = self._volume_target
+        return (transport * volume).astype(np.float32)
+
+    def _finish_pending(self) -> None:
+        action, self._pending = self._pending, None
+        assert action is not None
+        if action[0] == "hold":
+            self._holding = True
+        elif action[0] == "seek":
+            self.mixer.seek(action[1])
+            self._end_out = None
+            self._target, self._ramp = 1.0, max(int(RAMP_SECONDS * self.rate), 1)
+        elif action[0] == "quit":
+            self._end_out = self._out_frames
+            self.reason = "quit"
+
+    def _record(self, n: int, advanced: int) -> None:
+        with self._log_lock:
+            self._log.append(_Block(self._out_frames, n, self.mixer.position - advanced, advanced))
+        self._out_frames += n
+
+    # --- the main thread --------------------------------------------------------------
+
+    def run(self) -> str:
+        """Play to the end (or until quit); returns ``end`` or ``quit``. Raises on failure."""
+        self._output = self._open_output()
+        self._emit(
+            ev.Started(
+                self.mixer.position,
+                self.timeline.title,
+                self.timeline.length,
+                self.rate,
+                self._output.name,
+            )
+        )
+        self._output.start(self._pull)
+        try:
+            while not self._finished():
+                self._wake.wait(1.0 / TICKS_PER_SECOND)
+                self._wake.clear()
+                if self._fault is not None:
+                    raise self._fault
+                if self._output.error is not None:
+                    self._recover()
+                self._report()
+        finally:
+            self._output.stop(drain=self._fault is None and self._output.error is None)
+        self._report(force=True)
+        self._emit(ev.Finished(self.heard, self.reason))
+        return self.reason
+
+    def _finished(self) -> bool:
+        assert self._output is not None
+        return self._end_out is not None and self._output.frames_played() >= self._end_out
+
+    def _heard_position(self, played: int) -> int:
+        """Session frame being heard now: the audio clock mapped back through the block log."""
+        with self._log_lock:
+            while len(self._log) > 1 and self._log[1].out <= played:
+                self._log.popleft()
+            if not self._log:
+                return self.heard
+            block = self._log[0]
+        into = min(max(played - block.out, 0), block.advanced)
+        return block.pos + into
+
+    def _report(self, force: bool = False) -> None:
+        assert self._output is not None
+        self.heard = self._heard_position(self._output.frames_played())
+        paused = self._holding or (self._pending is not None and self._pending[0] == "hold")
+        if paused != self.paused:
+            self.paused = paused
+            self._emit(ev.Paused(self.heard) if paused else ev.Resumed(self.heard))
+        self._emit_progress()
+        if force or abs(self.heard - self._last_tick) >= self.rate // TICKS_PER_SECOND or paused:
+            self._last_tick = self.heard
+            self._emit(
+                ev.Tick(
+                    self.heard,
+                    self.timeline.length,
+                    self.paused,
+                    self._volume_target,
+                    self._output.underruns,
+                )
+            )
+
+    def _phase(self) -> tuple[str, float, float]:
+        """The breathing phase being heard: name, seconds into it, its length in seconds."""
+        span = self.timeline.step_at(self.heard)
+        if span is None or not span.phases:
+            return ("", 0.0, 0.0)
+        i = bisect.bisect_right([p.start for p in span.phases], self.heard) - 1
+        if i < 0:
+            return ("", 0.0, 0.0)
+        phase = span.phases[i]
+        return (phase.name, (self.heard - phase.start) / self.rate, phase.length / self.rate)
+
+    def _emit_progress(self) -> None:
+        """StepStarted / CueStarted for everything whose start has now been heard."""
+        cues = self.timeline.cues
+        current = self.timeline.step_at(self.heard)
+        if current is not None and current.index != self._step_index:
+            self._step_index = current.index
+            self._emit(
+                ev.StepStarted(
+                    self.heard,
+                    current.index,
+                    current.kind,
+                    current.label,
+                    current.section,
+                    current.start,
+                    current.length,
+                )
+            )
+        if self._cue_index and cues[self._cue_index - 1].start > self.heard:  # jumped back
+            self._cue_index = bisect.bisect_right(self._cue_starts, self.heard)
+        while self._cue_index < len(cues) and cues[self._cue_index].start <= self.heard:
+            cue = cues[self._cue_index]
+            self._cue_index += 1
+            if cue.text and self.heard - cue.start < self.rate:
+                self._emit(ev.CueStarted(self.heard, cue.sound.kind, cue.text))
+
+    def _recover(self) -> None:
+        """The device failed: try to reopen it for a while, resuming where the listener was."""
+        assert self._output is not None
+        error = self._output.error
+        self._output.stop(drain=False)
+        self._emit(ev.Notice(self.heard, f"audio output failed ({error}); retrying"))
+        attempts = max(int(self._retry_seconds), 1)
+        for _ in range(attempts):
+            self._wake.wait(1.0)
+            try:
+                output = self._open_output()
+            except OutputError:
+                continue
+            self._reset_for(output)
+            return
+        self._output = _DeadOutput(self._output)
+        raise PlaybackFailed(f"audio output failed: {error}", self.heard)
+
+    def _reset_for(self, output: Output) -> None:
+        with self._log_lock:
+            self._log.clear()
+        self._out_frames = 0
+        self.mixer.seek(self.heard)
+        self._gain, self._target = 0.0, 1.0
+        self._output = output
+        output.start(self._pull)
+        self._emit(ev.Notice(self.heard, f"audio output back on {output.name}"))
+
+    def _emit(self, event: ev.Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+
+class _DeadOutput:
+    """Stands in for a failed output so ``run``'s cleanup does not touch it twice."""
+
+    def __init__(self, failed: Output) -> None:
+        self.name = failed.name
+        self.error = None
+        self.underruns = failed.underruns
+
+    def frames_played(self) -> int:
+        return 0
+
+    def stop(self, drain: bool = True) -> None:
+        return None

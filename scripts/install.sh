@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install relaxplayer on Debian / Raspberry Pi OS into ./.venv, then play the default session.
+#   scripts/install.sh            install and play
+#   scripts/install.sh --no-play  install only
+# Environment: PYTHON (interpreter to build the venv from, default python3), VENV (default .venv),
+# EXTRA_APT (more Debian packages to make sure of, e.g. for the tests), EXTRAS (pip extras, default voice).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# System packages: PortAudio (sounddevice), ALSA tools and headers (aplay; simpleaudio builds
+# against libasound2-dev), espeak-ng (fallback voice), ffmpeg (m4a/aac clips via pydub).
+PKGS="python3-venv python3-dev gcc libportaudio2 libsndfile1 libasound2-dev alsa-utils espeak-ng ffmpeg ${EXTRA_APT:-}"
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $PKGS
+    break
+  fi
+done
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e ".[${EXTRAS:-voice}]"
+echo "installed: $VENV/bin/relaxplayer ($("$VENV/bin/relaxplayer" --version))"
+
+if [ "${1:-}" != "--no-play" ]; then
+  exec "$VENV/bin/relaxplayer" play
+fi

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A virtual sound card for tests on machines without one (CI, containers):
+#
+#   program --ALSA "default"--> file plugin (appends every played sample to $AUDIO_CAPTURE)
+#                                  --> pulse plugin --> PulseAudio null sink (paced in real time)
+#   ALSA "fastnull": the same capture over the null device, with no clock (instant, sample-exact)
+#
+# Usage: eval "$(scripts/test-audio.sh DIR)"   prints the environment to export; idempotent.
+# Needs: pulseaudio pulseaudio-utils libasound2-plugins alsa-utils (scripts/test.sh installs them).
+set -euo pipefail
+D=$(realpath -m "${1:-/tmp/relaxplayer-vsnd}")
+mkdir -p "$D/run"
+chmod 700 "$D/run"
+export XDG_RUNTIME_DIR="$D/run"
+
+# ALSA's top-level config, minus /etc/alsa/conf.d (PulseAudio's hook there would take over
+# pcm.!default), reading our own file in place of ~/.asoundrc.
+sed -e '/"\/var\/lib\/alsa\/conf.d"/d' -e '/"\/usr\/etc\/alsa\/conf.d"/d' -e '/"\/etc\/alsa\/conf.d"/d' \
+    -e "s#\"~/.asoundrc\"#\"$D/asound.conf\"#" /usr/share/alsa/alsa.conf > "$D/alsa.conf"
+cat > "$D/asound.conf" <<CONF
+pcm.vsink { type pulse  device "relaxplayer_test" }
+ctl.!default { type pulse }
+pcm.!default { type file  slave.pcm "vsink"  file "|cat >> $D/capture.raw"  format "raw" }
+pcm.fastnull { type file  slave.pcm "null"  file "|cat >> $D/capture.raw"  format "raw" }
+CONF
+
+if ! pactl info >/dev/null 2>&1; then
+  pulseaudio --daemonize=yes -n --exit-idle-time=-1 --disallow-exit --disable-shm=yes \
+    --load="module-null-sink sink_name=relaxplayer_test rate=44100 channels=2" \
+    --load="module-native-protocol-unix" --log-target=file:"$D/pulse.log" --log-level=error
+  for _ in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+pactl info >/dev/null
+echo "export XDG_RUNTIME_DIR='$D/run' ALSA_CONFIG_PATH='$D/alsa.conf' AUDIO_CAPTURE='$D/capture.raw'"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run the whole test suite, with a virtual sound card for the real ALSA playback tests.
+#   scripts/test.sh [pytest args]
+# Environment: PYTHON and VENV as for scripts/install.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+# The virtual sound card (PulseAudio null sink behind ALSA) and sox, for the playback tests.
+EXTRA_APT="pulseaudio pulseaudio-utils libasound2-plugins sox" EXTRAS="voice,test" \
+  bash scripts/install.sh --no-play
+"$VENV/bin/ruff" check relaxplayer tests benchmarks
+exec "$VENV/bin/python" -m pytest "$@"
