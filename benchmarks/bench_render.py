@@ -1,0 +1,172 @@
+"""Render speed and memory of a 60-minute reference session, against ffmpeg in the same run.
+
+Reference session: ocean background, 60 distinct narration clips, breathing
+with tones, a bell every minute, an end fade. The peer: ffmpeg mixing brown
+noise (anoisesrc) with a looped ambience file (amix) for the same length, to
+WAV. Each render runs in its own process; peak memory is that process's
+maximum RSS (wait4), so imports count too.
+
+Targets (issue 2): relaxplayer takes at most half of ffmpeg's time; peak RSS at
+most 80 MB; the 60-minute peak within 10 MB of a 5-minute render's.
+
+    .venv/bin/python benchmarks/bench_render.py [--minutes 60] [--voice espeak]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SENTENCES = [
+    "Let your shoulders soften and drop away from your ears.",
+    "Notice the weight of your hands resting in your lap.",
+    "Breathe in slowly through your nose, and let the breath out gently.",
+    "Feel the floor beneath your feet, steady and calm.",
+    "Let your jaw relax, and your tongue rest softly.",
+    "There is nothing you need to do right now.",
+]
+
+
+def session_yaml(minutes: int) -> str:
+    """One minute per block: a bell, a distinct sentence, relax breathing with tones."""
+    lines = [
+        f"title: Reference {minutes} minutes",
+        "background: {sound: ocean, volume: 30%, duck: 8 dB, fade_in: 10s}",
+        "end: {fade_out: 20s}",
+        "steps:",
+    ]
+    for i in range(minutes):
+        text = f"Minute {i + 1}. {SENTENCES[i % len(SENTENCES)]}"
+        lines += [
+            "  - bell: soft",
+            f"  - say: {text}",
+            "  - breathe: relax",
+            "    cycles: 5",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run_measured(cmd: list[str], **kw: object) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+def duration_of(wav: Path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(wav)).duration
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument(
+        "--voice", default="auto", help="narration engine (auto, piper, espeak, none)"
+    )
+    args = parser.parse_args()
+    exe = [sys.executable, "-m", "relaxplayer"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        long_s, short_s = work / "long.yaml", work / "short.yaml"
+        long_s.write_text(session_yaml(args.minutes))
+        short_s.write_text(session_yaml(5))
+        print(f"preparing narration ({args.voice}) ...", flush=True)
+        subprocess.run(
+            [*exe, "render", str(short_s), "-o", str(work / "warm.wav"), "--voice", args.voice],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [*exe, "render", str(long_s), "-o", str(work / "warm.wav"), "--voice", args.voice],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        t_long, rss_long = run_measured(
+            [*exe, "render", str(long_s), "-o", str(work / "long.wav"), "--voice", args.voice],
+            stderr=subprocess.DEVNULL,
+        )
+        seconds = duration_of(work / "long.wav")
+        t_short, rss_short = run_measured(
+            [*exe, "render", str(short_s), "-o", str(work / "short.wav"), "--voice", args.voice],
+            stderr=subprocess.DEVNULL,
+        )
+        print(
+            f"session length            {seconds / 60:.1f} min ({seconds:.0f} s), 44.1 kHz stereo"
+        )
+        print(
+            f"relaxplayer render        {t_long:6.2f} s  ({seconds / t_long:6.0f}x real time)  peak RSS {rss_long:5.1f} MB"
+        )
+        print(
+            f"relaxplayer render 5 min  {t_short:6.2f} s                         peak RSS {rss_short:5.1f} MB"
+        )
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            print("ffmpeg not installed: no peer comparison")
+            return
+        loop = work / "ambience.wav"
+        subprocess.run(
+            [*exe, "render", _ambience_session(work), "-o", str(loop), "--voice", "none"],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        t_ff, rss_ff = run_measured(
+            [
+                ffmpeg,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"anoisesrc=color=brown:sample_rate=44100:amplitude=0.1:duration={seconds}",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(loop),
+                "-filter_complex",
+                "[0:a]aformat=channel_layouts=stereo[n];[n][1:a]amix=inputs=2:duration=first",
+                "-t",
+                f"{seconds}",
+                "-ar",
+                "44100",
+                "-ac",
+                "2",
+                "-c:a",
+                "pcm_s16le",
+                str(work / "ffmpeg.wav"),
+            ]
+        )
+        print(
+            f"ffmpeg anoisesrc+amix     {t_ff:6.2f} s  ({seconds / t_ff:6.0f}x real time)  peak RSS {rss_ff:5.1f} MB"
+        )
+        print(f"time ratio relaxplayer/ffmpeg  {t_long / t_ff:.2f}  (target <= 0.50)")
+        print(
+            f"peak RSS 60 vs 5 min           {rss_long - rss_short:+.1f} MB  (target within 10 MB; <= 80 MB)"
+        )
+
+
+def _ambience_session(work: Path) -> str:
+    """A 30-second rain loop for ffmpeg to repeat (rendered by relaxplayer, so no download)."""
+    path = work / "ambience.yaml"
+    path.write_text(
+        "title: loop\nbackground: {sound: rain, volume: 100%, fade_in: 0s}\n"
+        "end: {fade_out: 0s}\nsteps:\n  - pause: 30s\n"
+    )
+    return str(path)
+
+
+if __name__ == "__main__":
+    main()
