@@ -390,3 +390,84 @@ def outputs() -> None:
         click.echo(f"{mark}{info.name:<12} {info.detail}")
         for dev in info.devices:
             click.echo(f"      {dev}")
+
+
+@main.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON, for scripts.")
+def list_(as_json: bool) -> None:
+    """List the sessions you can play by name: built-in and your own.
+
+    Your sessions live in the folder `relaxplayer new` writes to, and in the
+    folders named in RELAXPLAYER_PATH; one with a built-in's name replaces it.
+    """
+    from relaxplayer import library
+
+    rows = []
+    for entry in library.list_sessions():
+        row: dict[str, Any] = {"name": entry.name, "origin": entry.origin, "path": str(entry.path)}
+        try:
+            session = load_session(entry.path)
+            timeline, _ = plan(session, 8000, None, synthesize=False)
+            row.update(
+                title=session.title,
+                seconds=round(timeline.steps_end / timeline.rate),
+                linger=round(session.end.linger),
+                tags=list(session.tags),
+            )
+        except RelaxError as exc:
+            row.update(title="", seconds=None, tags=[], error=str(exc).splitlines()[0])
+        if entry.shadowed:
+            row["shadows"] = str(entry.shadowed)
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        length = units.format_time(row["seconds"]) if row["seconds"] is not None else "?"
+        if row.get("linger"):
+            length += f" +{units.format_time(row['linger'])}"
+        origin = row["origin"] + (" (replaces built-in)" if "shadows" in row else "")
+        title = row["title"] or f"[invalid: {row['error']}]"
+        click.echo(f"{row['name']:<30} {length:>14}  {title}  [{', '.join(row['tags'])}]  {origin}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Replace an existing session of that name.")
+def new(name: str, force: bool) -> None:
+    """Write a commented starter session NAME to your sessions folder."""
+    from relaxplayer import library
+
+    path = library.new_session(name, force=force)
+    click.echo(f"wrote {path}")
+    click.echo(f"edit it, then: relaxplayer validate {name} && relaxplayer play {name}")
+
+
+@main.command()
+@click.argument("sessions", nargs=-1, required=True, metavar="NAME|FILE...")
+@_voice_option
+def prepare(sessions: tuple[str, ...], voice_engine: str | None) -> None:
+    """Synthesize every spoken line ahead of time (for a slow Pi, before bedtime).
+
+    Clips go to the cache; `play` and `render` then start at once.
+    """
+    for name in sessions:
+        model = load(name)
+        narrator = make_narrator(model, voice_engine)
+        if narrator is None:
+            click.echo(f"{name}: no voice engine available; nothing to prepare", err=True)
+            continue
+        timeline, _ = plan(model, 8000, voice_engine, synthesize=False)
+        texts = list(
+            dict.fromkeys(str(c.sound.name) for c in timeline.cues if c.sound.kind == "speech")
+        )
+        todo = [t for t in texts if narrator.cached(t) is None]
+        with _progress(len(todo), f"{name}: {narrator.voice_id}") as bar:
+            for text in todo:
+                narrator.synthesize(text)
+                if bar:
+                    bar.update(1)
+        click.echo(
+            f"{name}: {len(texts)} lines ready ({len(todo)} synthesized now, {narrator.engine})",
+            err=True,
+        )

@@ -549,6 +549,14 @@ def _section(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step 
 
 def _say(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
     text = _text(ctx, keys["say"][1], where)
+    if text and "{side}" in text:
+        ctx.error(
+            keys["say"][1],
+            where,
+            "{side} is only filled in inside a timer with sides; "
+            "write the side out, or make this a timer with sides: [left, right]",
+        )
+        return None
     return Say(text=text, mark=mark) if text else None
 
 

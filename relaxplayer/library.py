@@ -1,0 +1,155 @@
+"""Finding sessions by name: the built-in library, the user's folder and ``RELAXPLAYER_PATH``.
+
+A name (``back-relief``) is looked up in the user's folders first, so a user
+can shadow a built-in session with their own version; a path is used as is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+from relaxplayer.errors import ConfigError
+
+SUFFIXES = (".yaml", ".yml")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A session file and where it comes from (``builtin``, ``user`` or ``path``)."""
+
+    name: str
+    path: Path
+    origin: str
+    shadowed: Path | None = None
+
+
+def builtin_dir() -> Path:
+    """The shipped sessions: package data when installed, the repository's ``sessions/`` in a checkout."""
+    packaged = Path(str(resources.files("relaxplayer") / "sessions"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "sessions"
+
+
+def user_dir() -> Path:
+    """Where ``new`` writes: ``$RELAXPLAYER_CONFIG/sessions`` or the platform's user config folder."""
+    base = os.environ.get("RELAXPLAYER_CONFIG") or platformdirs.user_config_dir("relaxplayer")
+    return Path(base) / "sessions"
+
+
+def user_dirs() -> list[Path]:
+    """The user folder, then every folder in ``RELAXPLAYER_PATH`` (os.pathsep-separated), in order."""
+    extra = [
+        Path(p).expanduser() for p in os.environ.get("RELAXPLAYER_PATH", "").split(os.pathsep) if p
+    ]
+    return [user_dir(), *extra]
+
+
+def _scan(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in SUFFIXES and p.is_file()}
+
+
+def list_sessions() -> list[Entry]:
+    """Every session by name; a user session hides a built-in (or later folder's) one of the same name."""
+    found: dict[str, Entry] = {}
+    for folder in user_dirs():
+        for name, path in _scan(folder).items():
+            found.setdefault(name, Entry(name, path, "user"))
+    for name, path in _scan(builtin_dir()).items():
+        if name in found:
+            found[name] = Entry(name, found[name].path, "user", shadowed=path)
+        else:
+            found[name] = Entry(name, path, "builtin")
+    return sorted(found.values(), key=lambda e: e.name)
+
+
+def find(name_or_path: str) -> Entry:
+    """A session by path (anything with a slash or a .yaml suffix, or an existing file) or by name."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in SUFFIXES or os.sep in name_or_path or path.is_file():
+        return Entry(path.stem, path, "path")
+    entries = {e.name: e for e in list_sessions()}
+    if name_or_path in entries:
+        return entries[name_or_path]
+    close = difflib.get_close_matches(name_or_path, list(entries), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"no session named '{name_or_path}'{hint} (`relaxplayer list` shows them all)"
+    )
+
+
+STARTER = """\
+# {title}: a relaxplayer session. Every key is described in docs/format.md;
+# check it with `relaxplayer validate {name}` and hear it with `relaxplayer play {name}`.
+title: {title}
+description: What this session is for, in a sentence or two.
+tags: [custom]
+
+voice: {{engine: auto, speed: 0.9}}     # auto: Piper if installed, else espeak-ng
+narration: {{gap: 1.5s}}                # silence after each spoken line
+
+background:
+  sound: rain                           # rain | ocean | pink-noise | brown-noise | white-noise | a file
+  volume: 30%                           # or "-12 dB"
+  duck: 8 dB                            # dips under the voice
+  fade_in: 8s
+
+end:
+  fade_out: 15s                         # fade at the very end
+  # linger: 20m                         # keep the background playing afterwards: a sleep timer
+
+steps:
+  - section: Arrive
+  - say: Find a comfortable position, and let your eyes close.
+  - bell: bowl                          # bowl | chime | soft | a file
+  - pause: 5s
+
+  - section: Breathe
+  - say: Breathe in as the tone rises, and out as it falls.
+  - breathe: relax                      # box | 4-7-8 | coherent | relax | {{inhale: 4, hold: 2, exhale: 6}}
+    cycles: 6                           # or  for: 2m
+    cue: tones                          # tones | voice | bell | none
+
+  - section: Rest
+  - timer: 1m                           # exactly one minute per side
+    say: Rest your hand on your {{side}} shoulder, and let it soften.
+    sides: [left, right]
+    every: 30s                          # a soft bell every 30 seconds
+
+  - say: When you are ready, slowly open your eyes.
+  - pause: 3s
+"""
+
+
+def starter_text(name: str) -> str:
+    """A commented starter session that validates as is."""
+    title = name.replace("-", " ").capitalize()
+    return STARTER.format(name=name, title=title)
+
+
+def new_session(name: str, folder: Path | None = None, force: bool = False) -> Path:
+    """Write a starter session ``<folder>/<name>.yaml`` atomically; refuse to overwrite unless ``force``."""
+    if not NAME.match(name):
+        raise ConfigError(
+            f"'{name}' is not a session name: use lower-case letters, digits and dashes, "
+            "like evening-stretch"
+        )
+    folder = folder or user_dir()
+    path = folder / f"{name}.yaml"
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; use --force to replace it")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(starter_text(name), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
