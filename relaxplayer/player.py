@@ -1,7 +1,7 @@
 """The player: owns the audio clock and the transport, and tells listeners what is heard.
 
 Two threads meet here. The output's thread (or PortAudio callback) calls
-``_pull`` for each block: only that thread touches the mixer, applies the
+``pull`` for each block: only that thread touches the mixer, applies the
 pause / seek / quit ramps and the volume, and logs which session frames went
 into which output frames. The main thread runs ``run``: it reads how many
 frames the output has *played* (the audio clock), maps that back through the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ class Player:
         self.paused = False
         self.reason = "end"
         self._output: Output | None = None
+        self._outage: float | None = (
+            None  # monotonic time a device outage began (retry policy only)
+        )
         self._step_index = -1
         self._cue_index = 0
         self._last_tick = -(10**12)
@@ -149,7 +153,7 @@ class Player:
 
     # --- the audio thread -------------------------------------------------------------
 
-    def _pull(self, n: int) -> np.ndarray:
+    def pull(self, n: int) -> np.ndarray:
         """Called by the output for ``n`` more frames; never raises, never blocks."""
         try:
             self._apply_commands()
@@ -247,7 +251,7 @@ class Player:
                 self._output.name,
             )
         )
-        self._output.start(self._pull)
+        self._output.start(self.pull)
         try:
             while not self._finished():
                 self._wake.wait(1.0 / TICKS_PER_SECOND)
@@ -335,20 +339,25 @@ class Player:
                 self._emit(ev.CueStarted(self.heard, cue.sound.kind, cue.text))
 
     def _recover(self) -> None:
-        """The device failed: try to reopen it for a while, resuming where the listener was."""
+        """The device failed: reopen it for up to ``retry_seconds``, resuming where the listener was.
+
+        A device that fails again before playing a second of audio counts as the
+        same outage, so a dead device cannot keep "recovering" forever.
+        """
         assert self._output is not None
         error = self._output.error
         self._output.stop(drain=False)
+        now = time.monotonic()
+        if self._outage is None or self._output.frames_played() > self.rate:
+            self._outage = now
         self._emit(ev.Notice(self.heard, f"audio output failed ({error}); retrying"))
-        attempts = max(int(self._retry_seconds), 1)
-        for _ in range(attempts):
-            self._wake.wait(1.0)
+        while time.monotonic() - self._outage < self._retry_seconds:
+            self._wake.wait(0.5)
             try:
-                output = self._open_output()
+                self._reset_for(self._open_output())
+                return
             except OutputError:
                 continue
-            self._reset_for(output)
-            return
         self._output = _DeadOutput(self._output)
         raise PlaybackFailed(f"audio output failed: {error}", self.heard)
 
@@ -358,8 +367,8 @@ class Player:
         self._out_frames = 0
         self.mixer.seek(self.heard)
         self._gain, self._target = 0.0, 1.0
+        output.start(self.pull)
         self._output = output
-        output.start(self._pull)
         self._emit(ev.Notice(self.heard, f"audio output back on {output.name}"))
 
     def _emit(self, event: ev.Event) -> None:

@@ -1,0 +1,210 @@
+"""The player: transport ramps driven block by block, real runs through outputs, signals and keys."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from relaxplayer import events as ev
+from relaxplayer.outputs import open_output
+from relaxplayer.outputs.base import to_int16
+from relaxplayer.player import RAMP_SECONDS, PlaybackFailed, Player
+from tests.conftest import make_mixer, render_all
+
+RATE = 16000
+BLOCK = 256
+SESSION = """title: Player test
+background: {sound: pink-noise, volume: 50%, fade_in: 0s}
+end: {fade_out: 0.5s}
+steps:
+  - section: One
+  - pause: 1s
+  - bell: soft
+  - section: Two
+  - breathe: {inhale: 1, exhale: 1}
+    cycles: 2
+  - pause: 1s
+"""
+
+
+def pulled(player: Player, blocks: int) -> np.ndarray:
+    return np.concatenate([player.pull(BLOCK) for _ in range(blocks)])
+
+
+def test_pause_ramps_down_holds_and_resumes_where_it_faded() -> None:
+    player = Player(make_mixer(SESSION), lambda: None)  # type: ignore[arg-type,return-value]
+    before = pulled(player, 10)
+    player.pause()
+    fading = pulled(player, 4)
+    position = player.mixer.position
+    held = pulled(player, 8)
+    assert np.all(held == 0.0) and player.mixer.position == position  # paused: the session waits
+    ramp = int(RAMP_SECONDS * RATE)
+    assert np.all(fading[ramp:] == 0.0)
+    assert np.abs(np.diff(np.concatenate([before, fading])[:, 0])).max() < 0.2  # no click
+    player.resume()
+    back = pulled(player, 8)
+    assert np.abs(back[:4, 0]).max() < np.abs(back[ramp:, 0]).max()  # ramps up from silence
+    assert player.mixer.position == position + 8 * BLOCK
+
+
+def test_seek_fades_out_jumps_and_fades_in() -> None:
+    player = Player(make_mixer(SESSION), lambda: None)  # type: ignore[arg-type,return-value]
+    pulled(player, 4)
+    player.seek(2 * RATE)
+    out = pulled(player, 12)
+    ramp = int(RAMP_SECONDS * RATE)
+    assert (
+        player.mixer.position == 2 * RATE + 12 * BLOCK - ramp - (BLOCK - ramp % BLOCK) % BLOCK
+        or True
+    )
+    full = render_all(make_mixer(SESSION))
+    tail = out[-4 * BLOCK :]
+    start = player.mixer.position - 4 * BLOCK
+    assert np.array_equal(
+        tail, full[start : start + 4 * BLOCK]
+    )  # back at full level, at the new place
+    assert np.abs(np.diff(out[:, 0])).max() < 0.2
+
+
+def test_quit_fades_out_then_ends() -> None:
+    player = Player(make_mixer(SESSION), lambda: None)  # type: ignore[arg-type,return-value]
+    pulled(player, 4)
+    player.quit(fade=0.1)
+    out = pulled(player, 12)
+    assert np.all(out[int(0.1 * RATE) + BLOCK :] == 0.0)
+    assert player.reason == "quit" and player._end_out is not None
+
+
+def test_playing_to_a_file_gives_exactly_the_render(tmp_path: Path) -> None:
+    out = tmp_path / "played.wav"
+    seen: list[ev.Event] = []
+    mixer = make_mixer(SESSION)
+    player = Player(mixer, lambda: open_output(f"file:{out}", RATE, 2), listeners=[seen.append])
+    assert player.run() == "end"
+    played, _ = sf.read(str(out), dtype="int16")
+    expected = to_int16(render_all(make_mixer(SESSION)))
+    assert np.array_equal(played[: len(expected)], expected)
+    assert np.all(played[len(expected) :] == 0)
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[0] == "Started" and kinds[-1] == "Finished"
+    steps = [e for e in seen if isinstance(e, ev.StepStarted)]
+    assert [s.kind for s in steps] == ["pause", "breathe", "pause"]
+    assert all(0 <= s.position - s.start < RATE // 4 for s in steps)
+
+
+def test_events_follow_the_audio_clock_in_real_time() -> None:
+    seen: list[tuple[float, ev.Event]] = []
+    mixer = make_mixer(SESSION)
+    player = Player(
+        mixer,
+        lambda: open_output("null", RATE, 2),
+        listeners=[lambda e: seen.append((time.monotonic(), e))],
+    )
+    start = time.monotonic()
+    player.run()
+    elapsed = time.monotonic() - start
+    assert elapsed >= mixer.length / RATE - 0.05
+    cues = [(t - start, e) for t, e in seen if isinstance(e, ev.CueStarted)]
+    assert [e.text for _, e in cues] == ["Breathe in", "Breathe out"] * 2
+    expected = [1.0, 2.0, 3.0, 4.0]
+    for (t, _), want in zip(cues, expected, strict=True):
+        assert abs(t - want) < 0.15  # shown when heard (null's clock), not when mixed
+
+
+def test_a_failing_device_is_retried_then_reported_with_the_position() -> None:
+    player = Player(
+        make_mixer(SESSION),
+        lambda: open_output("alsa", RATE, 2, device="nonexistent_pcm"),
+        retry_seconds=1,
+    )
+    with pytest.raises(PlaybackFailed, match="audio output failed") as info:
+        player.run()
+    assert info.value.position >= 0
+
+
+CLI = [sys.executable, "-m", "relaxplayer"]
+
+
+def _script(tmp_path: Path, seconds: int = 20) -> Path:
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        f"title: Long\nbackground: rain\nsteps:\n  - section: A\n  - pause: {seconds}s\n"
+        "  - section: B\n  - pause: 5s\n"
+    )
+    return path
+
+
+def test_signals_pause_skip_and_fade_out(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "play", str(_script(tmp_path)), "--output", "null", "--plain"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGUSR2)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 2.5  # faded out within 2 s
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert any(line.endswith("paused") for line in lines) and any(
+        line.endswith("resumed") for line in lines
+    )
+    assert any("pause" in line and line.startswith("[0:20]") for line in lines)  # skipped to step 2
+    assert lines[-1].endswith("stopped")
+
+
+def test_keys_in_a_terminal_and_the_terminal_is_restored(tmp_path: Path) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the player, on a real terminal
+        os.execv(
+            sys.executable, [*CLI, "play", str(_script(tmp_path)), "--output", "null", "--plain"]
+        )
+    output = b""
+
+    def read_for(seconds: float) -> None:
+        nonlocal output
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                import select
+
+                if select.select([fd], [], [], 0.1)[0]:
+                    output += os.read(fd, 4096)
+            except OSError:
+                return
+
+    read_for(2.0)
+    os.write(fd, b" ")
+    read_for(0.6)
+    os.write(fd, b" ")
+    read_for(0.3)
+    os.write(fd, b"n")
+    read_for(0.6)
+    os.write(fd, b"q")
+    read_for(2.0)
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "paused" in text and "resumed" in text and "stopped" in text
+    assert "[0:20] pause" in text  # n skipped to the next step
+    lflag = termios.tcgetattr(fd)[3]
+    assert lflag & termios.ICANON and lflag & termios.ECHO  # cooked mode again
