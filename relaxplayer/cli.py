@@ -373,6 +373,37 @@ def play(
         raise
 
 
+def _unspoken(timeline: Timeline, bank: SoundBank) -> list[str]:
+    """Texts not synthesized yet, in the order they will be heard."""
+    texts = [
+        str(c.sound.name)
+        for c in timeline.cues
+        if c.sound.kind == "speech" and not bank.ready(c.sound)
+    ]
+    return list(dict.fromkeys(texts))
+
+
+def _speak_ahead(player: Any, session: Session, bank: SoundBank, texts: list[str]) -> None:
+    """Synthesize the remaining lines in a background thread, re-timing the player after each.
+
+    The player waits (in silence, with ramps) if it reaches a line that is not
+    ready yet, so playback never plays a line at a guessed length.
+    """
+    if not texts:
+        return
+    import threading
+
+    def work() -> None:
+        for text in texts:
+            try:
+                bank.narrator.synthesize(text)  # type: ignore[union-attr]
+            except RelaxError:
+                bank.give_up(text)  # a soft chime stands in; `prepare` will show the error
+            player.retime(build_timeline(session, bank.rate, bank.measure))
+
+    threading.Thread(target=work, name="speak-ahead", daemon=True).start()
+
+
 def _save_position(session: Session, seconds: float) -> None:
     """Remember where playback broke off, so a later run (or the bedside box) can resume."""
     from relaxplayer.state import save_resume_point

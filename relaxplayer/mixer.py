@@ -47,16 +47,42 @@ class SoundBank:
         self.synthesize = synthesize
         self._arrays: dict[tuple, np.ndarray] = {}
         self._lengths: dict[SoundRef, int] = {}
+        self._failed: set[str] = set()  # texts the voice could not speak: a chime stands in
         self.estimated = False
 
     def measure(self, ref: SoundRef) -> int:
-        """Length of ``ref`` in frames at the bank's rate."""
-        if ref not in self._lengths:
-            self._lengths[ref] = self._measure(ref)
-        return self._lengths[ref]
+        """Length of ``ref`` in frames at the bank's rate (an estimate for speech not made yet)."""
+        if ref in self._lengths:
+            return self._lengths[ref]
+        length = self._measure(ref)
+        if self.ready(ref):
+            self._lengths[ref] = length
+        return length
+
+    def ready(self, ref: SoundRef) -> bool:
+        """Whether ``ref`` exists now (speech: synthesized and in the cache)."""
+        if not self._speaks(ref) or ref in self._lengths:
+            return True
+        return self.narrator.cached(str(ref.name)) is not None  # type: ignore[attr-defined]
+
+    def exact(self, cue: Cue) -> bool:
+        """Whether ``cue`` can play as placed: its sound exists and was measured, not estimated."""
+        if not self._speaks(cue.sound):
+            return cue.length == self.measure(cue.sound)
+        return self._lengths.get(cue.sound) == cue.length
+
+    def give_up(self, text: str) -> None:
+        """Let a chime stand in for a line the voice failed to speak, instead of waiting forever."""
+        self._failed.add(text)
+        self._lengths.pop(SoundRef("speech", text), None)
+
+    def _speaks(self, ref: SoundRef) -> bool:
+        return (
+            ref.kind == "speech" and self.narrator is not None and str(ref.name) not in self._failed
+        )
 
     def _measure(self, ref: SoundRef) -> int:
-        if ref.kind == "speech" and self.narrator is not None:
+        if self._speaks(ref):
             text = str(ref.name)
             length = self.narrator.length(text, self.rate)  # type: ignore[attr-defined]
             if length is None and not self.synthesize:
@@ -73,7 +99,7 @@ class SoundBank:
 
     def source(self, ref: SoundRef) -> Source:
         """A fresh ``Source`` for one cue; speech and clips decode lazily."""
-        if ref.kind == "speech" and self.narrator is not None:
+        if self._speaks(ref):
             text, narrator = str(ref.name), self.narrator
             return LazySource(lambda: narrator.load(text, self.rate), self.measure(ref))  # type: ignore[attr-defined]
         if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
@@ -114,17 +140,30 @@ class Mixer:
     """Pull-based renderer of one ``Timeline`` into float32 ``(n, channels)`` blocks."""
 
     def __init__(self, timeline: Timeline, bank: SoundBank, channels: int = 2) -> None:
-        self.timeline = timeline
         self.bank = bank
         self.channels = channels
         self.position = 0
-        self._starts = [c.start for c in timeline.cues]
         self._next = 0
         self._active: dict[int, Source] = {}
         plan = timeline.background
         self._background = bank.background(plan.sound) if plan else None
-        self._duck = _Env(plan.duck if plan else ())
+        self._use(timeline)
+
+    def _use(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self.starts = [c.start for c in timeline.cues]
+        self._duck = _Env(timeline.background.duck if timeline.background else ())
         self._master = _Env(timeline.master)
+
+    def retime(self, timeline: Timeline) -> None:
+        """Switch to a re-measured timeline of the same session (narration synthesized since).
+
+        Only what lies ahead may differ: the caller guarantees that every cue
+        before the current position is unchanged, so re-reading the cues
+        sounding now at the same offsets continues the audio without a seam.
+        """
+        self._use(timeline)
+        self.seek(self.position)
 
     @property
     def length(self) -> int:
@@ -140,7 +179,7 @@ class Mixer:
         for source in self._active.values():
             source.release()
         self._active.clear()
-        self._next = bisect.bisect_right(self._starts, self.position)
+        self._next = bisect.bisect_right(self.starts, self.position)
         for i in range(self._next):
             cue = self.timeline.cues[i]
             if cue.end > self.position:

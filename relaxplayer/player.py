@@ -25,6 +25,7 @@ from relaxplayer import events as ev
 from relaxplayer.errors import OutputError
 from relaxplayer.mixer import Mixer
 from relaxplayer.outputs.base import Output
+from relaxplayer.timeline import Cue, Timeline
 
 RAMP_SECONDS = (
     0.03  # pause, resume and seek ramps: short enough to feel instant, long enough not to click
@@ -65,6 +66,7 @@ class Player:
         volume: float = 1.0,
         listeners: Iterable[Callable[[ev.Event], None]] = (),
         retry_seconds: float = 5.0,
+        ready: Callable[[Cue], bool] | None = None,
     ) -> None:
         self.mixer = mixer
         self.timeline = mixer.timeline
@@ -72,6 +74,8 @@ class Player:
         self._open_output = open_output
         self._listeners = list(listeners)
         self._retry_seconds = retry_seconds
+        self._ready = ready  # narration still being synthesized is waited for, in silence
+        self._waiting = False
         self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._wake = threading.Event()
         # audio-thread state
@@ -97,8 +101,7 @@ class Player:
         self._step_index = -1
         self._cue_index = 0
         self._last_tick = -(10**12)
-        self._section_starts = [s.start for s in self.timeline.steps if s.kind == "section"]
-        self._cue_starts = [c.start for c in self.timeline.cues]
+        self._said_waiting = False
 
     # --- commands (any thread) -------------------------------------------------------
 
@@ -136,13 +139,16 @@ class Player:
         self.seek(timed[current].start if timed else 0)
 
     def next_section(self) -> None:
-        i = bisect.bisect_right(self._section_starts, self.heard)
-        self.seek(
-            self._section_starts[i] if i < len(self._section_starts) else self.timeline.length
-        )
+        starts = [s.start for s in self.timeline.steps if s.kind == "section"]
+        i = bisect.bisect_right(starts, self.heard)
+        self.seek(starts[i] if i < len(starts) else self.timeline.length)
 
     def change_volume(self, delta: float) -> None:
         self._send("volume", delta)
+
+    def retime(self, timeline: Timeline) -> None:
+        """Adopt a re-measured timeline (narration synthesized while playing)."""
+        self._send("retime", timeline)
 
     def quit(self, fade: float = QUIT_FADE) -> None:
         self._send("quit", fade)
@@ -183,15 +189,43 @@ class Player:
                 self._volume_target = float(np.clip(self._volume_target + command[1], 0.0, 1.0))
             elif name == "quit":
                 self._fade_then(("quit",), max(int(command[1] * self.rate), 1))
+            elif name == "retime":
+                self.mixer.retime(command[1])
+                self.timeline = command[1]
 
     def _fade_then(self, action: tuple, ramp: int) -> None:
         if self._pending and self._pending[0] == "quit":
             return  # already leaving
         self._pending, self._target, self._ramp = action, 0.0, ramp
 
+    def _wait_for_voice(self, n: int) -> None:
+        """Fade to silence before a spoken cue that is not synthesized yet; come back when it is."""
+        if self._ready is None:
+            return
+        lo = self.mixer.position
+        hi = lo + n + 2 * max(int(RAMP_SECONDS * self.rate), 1)
+        cues = self.timeline.cues
+        i = bisect.bisect_left(self.mixer.starts, lo)
+        missing = False
+        while i < len(cues) and cues[i].start < hi:
+            if not self._ready(cues[i]):
+                missing = True
+                break
+            i += 1
+        if missing and not self._waiting:
+            self._waiting = True
+            if self._pending is None:
+                self._target, self._ramp = 0.0, max(int(RAMP_SECONDS * self.rate), 1)
+        elif not missing and self._waiting:
+            self._waiting = False
+            if self._pending is None and not self._holding:
+                self._target = 1.0
+
     def _render(self, n: int) -> np.ndarray:
         channels = self.mixer.channels
-        if self._end_out is not None or (self._holding and self._pending is None):
+        self._wait_for_voice(n)
+        silent = self._holding and self._pending is None
+        if self._end_out is not None or silent or (self._waiting and self._gain == 0.0):
             self._record(n, 0)
             return np.zeros((n, channels), dtype=np.float32)
         audio = self.mixer.render(n)
@@ -227,7 +261,10 @@ class Player:
         elif action[0] == "seek":
             self.mixer.seek(action[1])
             self._end_out = None
-            self._target, self._ramp = 1.0, max(int(RAMP_SECONDS * self.rate), 1)
+            self._target, self._ramp = (
+                (0.0 if self._waiting else 1.0),
+                max(int(RAMP_SECONDS * self.rate), 1),
+            )
         elif action[0] == "quit":
             self._end_out = self._out_frames
             self.reason = "quit"
@@ -289,6 +326,14 @@ class Player:
         if paused != self.paused:
             self.paused = paused
             self._emit(ev.Paused(self.heard) if paused else ev.Resumed(self.heard))
+        if self._waiting != self._said_waiting:
+            self._said_waiting = self._waiting
+            message = (
+                "waiting for the voice to finish synthesizing"
+                if self._waiting
+                else "narration ready"
+            )
+            self._emit(ev.Notice(self.heard, message))
         self._emit_progress()
         if force or abs(self.heard - self._last_tick) >= self.rate // TICKS_PER_SECOND or paused:
             self._last_tick = self.heard
@@ -330,8 +375,12 @@ class Player:
                     current.length,
                 )
             )
-        if self._cue_index and cues[self._cue_index - 1].start > self.heard:  # jumped back
-            self._cue_index = bisect.bisect_right(self._cue_starts, self.heard)
+        if self._cue_index > len(cues) or (
+            self._cue_index and cues[self._cue_index - 1].start > self.heard
+        ):
+            self._cue_index = bisect.bisect_right(
+                [c.start for c in cues], self.heard
+            )  # jumped back
         while self._cue_index < len(cues) and cues[self._cue_index].start <= self.heard:
             cue = cues[self._cue_index]
             self._cue_index += 1
