@@ -65,7 +65,7 @@ def readable(path: Path) -> Path:
         segment = AudioSegment.from_file(str(path))
     except Exception as exc:  # pydub raises CouldntDecodeError and plain exceptions alike
         raise AssetError(f"{path}: cannot decode with ffmpeg: {str(exc).splitlines()[0]}") from None
-    return cache.atomic_write(target, lambda tmp: segment.export(str(tmp), format="wav"))
+    return cache.atomic_write(target, lambda tmp: segment.export(str(tmp), format="wav").close())
 
 
 def probe(path: Path) -> ClipInfo:
@@ -166,11 +166,14 @@ def crossfade_loop(data: np.ndarray, fade: int) -> np.ndarray:
     if fade <= 0:
         return data
     body = data[: data.shape[0] - fade].copy()
-    t = (np.arange(fade, dtype=np.float32) + 0.5) / fade
-    fade_in = np.sin(0.5 * np.pi * t)[:, None]
-    fade_out = np.cos(0.5 * np.pi * t)[:, None]
-    body[:fade] = data[:fade] * fade_in + data[data.shape[0] - fade :] * fade_out
+    body[:fade] = fold(data[:fade], data[data.shape[0] - fade :])
     return body
+
+
+def fold(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """Equal-power crossfade from ``tail`` (fading out) into ``head`` (fading in), same length."""
+    t = (np.arange(head.shape[0], dtype=np.float32) + 0.5) / head.shape[0]
+    return head * np.sin(0.5 * np.pi * t)[:, None] + tail * np.cos(0.5 * np.pi * t)[:, None]
 
 
 def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None:
@@ -194,8 +197,7 @@ def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None
             tail = src.read(fade, dtype="float32", always_2d=True)
             src.seek(0)
             head = src.read(fade, dtype="float32", always_2d=True)
-            joined = np.concatenate([head, tail])
-            dst.write(crossfade_loop(joined, fade)[:fade])
+            dst.write(fold(head, tail))
             remaining = total - 2 * fade
             while remaining > 0:
                 block = src.read(min(BLOCK, remaining), dtype="float32", always_2d=True)

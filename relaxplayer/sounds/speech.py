@@ -128,13 +128,8 @@ class Narrator:
         path = self._path(text)
         if not path.is_file():
             return None
-        try:
-            info = sf.info(str(path))
-            expected = 44 + info.frames * info.channels * 2
-            if info.frames > 0 and path.stat().st_size >= expected:
-                return path
-        except (sf.LibsndfileError, RuntimeError):
-            pass
+        if wav_complete(path):
+            return path
         path.unlink(missing_ok=True)
         return None
 
@@ -244,6 +239,27 @@ class Narrator:
         return json.dumps(
             {"engine": self.engine, "voice": self.voice_id, "speed": self.voice.speed}
         )
+
+
+def wav_complete(path: Path) -> bool:
+    """Whether a WAV file holds all the audio its header announces (a crash leaves it short)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return False
+            size = path.stat().st_size
+            offset = 12
+            while offset + 8 <= size:
+                f.seek(offset)
+                chunk = f.read(8)
+                length = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"data":
+                    return length > 0 and offset + 8 + length <= size
+                offset += 8 + length + (length & 1)
+    except OSError:
+        return False
+    return False
 
 
 def _resampled_length(frames: int, from_rate: int, to_rate: int) -> int:

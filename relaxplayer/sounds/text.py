@@ -98,7 +98,7 @@ def normalize(text: str) -> str:
 def _unit_words(m: re.Match[str]) -> str:
     value, unit = m.group(1), m.group(2)
     one, many = UNITS[unit]
-    return f"{value} {one if value == '1' else many}"
+    return f"{value} {one if value == '1' else many}"  # digits become words in a later pass
 
 
 def sentences(text: str) -> list[str]:

@@ -1,0 +1,76 @@
+"""The built-in library: every session validates, has what `list` shows, and renders to real sound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relaxplayer.cli import make_narrator
+from relaxplayer.library import builtin_dir
+from relaxplayer.loader import load_session
+from relaxplayer.mixer import Mixer, SoundBank
+from relaxplayer.model import Say, Section, Timer
+from relaxplayer.timeline import build_timeline
+from tests.conftest import rms
+
+SESSIONS = sorted(builtin_dir().glob("*.yaml"))
+EXPECTED = {
+    "default": (3, 5),
+    "back-relief": (15, 20),
+    "neck-and-shoulders": (9, 12),
+    "posture-reset": (3, 5),
+    "bedtime-body-scan": (18, 22),
+    "breathing-4-7-8": (4.5, 6),
+    "box-breathing": (4.5, 6),
+    "coherent-breathing": (9, 11),
+    "progressive-muscle-relaxation": (13, 17),
+}
+RATE = 8000
+
+
+def test_the_library_has_every_promised_session() -> None:
+    assert {p.stem for p in SESSIONS} >= set(EXPECTED)
+
+
+@pytest.mark.voice
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.stem for p in SESSIONS])
+def test_session_validates_and_renders_with_a_real_voice(path: Path) -> None:
+    session = load_session(path)
+    assert session.title and session.description and session.tags
+    assert any(isinstance(s, Section) for s in session.steps)
+    bank = SoundBank(RATE, make_narrator(session, None))
+    assert bank.narrator is not None  # real speech, not the stand-in chime
+    timeline = build_timeline(session, RATE, bank.measure)
+    low, high = EXPECTED.get(path.stem, (1, 60))
+    assert low * 60 <= timeline.steps_end / RATE <= high * 60, timeline.steps_end / RATE / 60
+    mixer = Mixer(timeline, bank, channels=1)
+    peak, loud_blocks, blocks = 0.0, 0, 0
+    for block in mixer.blocks(RATE * 10):
+        peak = max(peak, float(np.max(np.abs(block))))
+        loud_blocks += rms(block) > 0.003
+        blocks += 1
+    assert mixer.position == timeline.length
+    assert peak < 1.0
+    assert loud_blocks / blocks > 0.5  # sound most of the time, not silence
+
+
+def test_self_massage_sessions_say_when_to_stop() -> None:
+    for name in ("back-relief", "neck-and-shoulders"):
+        session = load_session(builtin_dir() / f"{name}.yaml")
+        words = " ".join(
+            s.text if isinstance(s, Say) else s.say if isinstance(s, Timer) else ""
+            for s in session.steps
+        ).lower()
+        assert "stop" in words and ("sharp" in words or "dizzy" in words)
+        assert "professional" in words
+
+
+def test_back_relief_works_both_sides_and_ends_with_water() -> None:
+    session = load_session(builtin_dir() / "back-relief.yaml")
+    timers = [s for s in session.steps if isinstance(s, Timer)]
+    assert sum(1 for t in timers if t.sides == ("left", "right")) >= 4
+    says = [s.text for s in session.steps if isinstance(s, Say)]
+    assert any("water" in t for t in says[-3:])
