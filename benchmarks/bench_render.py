@@ -34,7 +34,7 @@ SENTENCES = [
 
 
 def session_yaml(minutes: int) -> str:
-    """One minute per block: a bell, a distinct sentence, relax breathing with tones."""
+    """One minute per block: a bell, a distinct sentence (in a 10 s timer), 50 s of breathing with tones."""
     lines = [
         f"title: Reference {minutes} minutes",
         "background: {sound: ocean, volume: 30%, duck: 8 dB, fade_in: 10s}",
@@ -45,15 +45,30 @@ def session_yaml(minutes: int) -> str:
         text = f"Minute {i + 1}. {SENTENCES[i % len(SENTENCES)]}"
         lines += [
             "  - bell: soft",
-            f"  - say: {text}",
+            "  - timer: 10s",
+            f"    say: {text}",
             "  - breathe: relax",
             "    cycles: 5",
         ]
     return "\n".join(lines) + "\n"
 
 
-def run_measured(cmd: list[str], **kw: object) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
+def run_measured(cmd: list[str], repeat: int = 3, **kw: object) -> tuple[float, float]:
+    """Median wall seconds and peak RSS (MB) of a child process over ``repeat`` runs.
+
+    Dirty pages from the previous run are flushed first (os.sync), so that no
+    run pays for another's disk writes.
+    """
+    runs = []
+    for _ in range(repeat):
+        os.sync()
+        runs.append(_run_once(cmd, **kw))
+    print(f"  runs: {', '.join(f'{t:.2f}' for t, _ in runs)} s", flush=True)
+    runs.sort()
+    return runs[len(runs) // 2][0], max(rss for _, rss in runs)
+
+
+def _run_once(cmd: list[str], **kw: object) -> tuple[float, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
     _, status, usage = os.wait4(proc.pid, 0)

@@ -236,20 +236,23 @@ class Mixer:
         if lo < plan.fade_in:
             ramp = np.minimum(np.arange(lo, lo + n, dtype=np.float32) / plan.fade_in, 1.0)
             gain = ramp if gain is None else gain * ramp
-        if gain is None:
-            _add(out, data, plan.volume)
-        else:
-            _add(out, data * gain[:, None], plan.volume)
+        _add(out, data, plan.volume if gain is None else gain * np.float32(plan.volume))
 
 
-def _add(out: np.ndarray, data: np.ndarray, gain: float) -> None:
-    """Mix ``data`` into ``out`` with ``gain``, folding mono/stereo as needed."""
-    if data.shape[1] == out.shape[1]:
-        out += data * np.float32(gain)
-    elif data.shape[1] == 1:
-        out += data * np.float32(gain)  # broadcast mono to every channel
-    else:
-        out += data.mean(axis=1, keepdims=True) * np.float32(gain)
+def _add(out: np.ndarray, data: np.ndarray, gain: float | np.ndarray) -> None:
+    """Mix ``data`` into ``out`` scaled by ``gain`` (a number or per-frame gains), in place.
+
+    ``data`` is a fresh block from a source, so it is scaled in place: no
+    temporaries on the hot path. Mono goes to every channel; stereo into a
+    mono output is averaged.
+    """
+    if data.shape[1] != out.shape[1] and data.shape[1] > 1:
+        data = data.mean(axis=1, keepdims=True)
+    if isinstance(gain, np.ndarray):
+        data *= gain[:, None]
+    elif gain != 1.0:
+        data *= np.float32(gain)
+    out += data
 
 
 class _Env:
@@ -281,7 +284,7 @@ def soft_limit(out: np.ndarray) -> None:
     Stateless, so it cannot pump; the built-in levels leave headroom and it
     only acts on unusual stacks (a loud clip over a bell over the background).
     """
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    peak = max(float(out.max()), -float(out.min())) if out.size else 0.0
     if peak <= LIMIT_KNEE:
         return
     over = np.abs(out) > LIMIT_KNEE

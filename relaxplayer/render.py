@@ -22,7 +22,7 @@ from relaxplayer.outputs.base import to_int16
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
-BLOCK = 16384  # frames per render block: large enough to amortise numpy overhead, small in memory
+BLOCK = 32768  # frames per render block: large enough to amortise numpy overhead, small in memory
 
 Progress = Callable[[int], None]
 
@@ -49,18 +49,22 @@ def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> N
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     os.close(fd)
     try:
-        with sf.SoundFile(
-            tmp,
-            "w",
-            samplerate=mixer.timeline.rate,
-            channels=mixer.channels,
-            format=fmt,
-            subtype=SUBTYPES[fmt],
-        ) as f:
-            for block in mixer.blocks(BLOCK):
-                f.write(to_int16(block) if SUBTYPES[fmt] == "PCM_16" else block)
-                if progress:
-                    progress(block.shape[0])
+        if fmt == "WAV":  # the same writer as the stream: exact header first, then 16-bit blocks
+            with open(tmp, "wb") as f:
+                render_wav_stream(mixer, f, progress)
+        else:
+            with sf.SoundFile(
+                tmp,
+                "w",
+                samplerate=mixer.timeline.rate,
+                channels=mixer.channels,
+                format=fmt,
+                subtype=SUBTYPES[fmt],
+            ) as f:
+                for block in mixer.blocks(BLOCK):
+                    f.write(to_int16(block) if SUBTYPES[fmt] == "PCM_16" else block)
+                    if progress:
+                        progress(block.shape[0])
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -46,7 +46,10 @@ class Output(Protocol):
 def to_int16(block: np.ndarray) -> np.ndarray:
     """float32 [-1, 1] -> little-endian int16, rounded: the one conversion every 16-bit path uses,
     so a rendered file, a pipe and a sound card get the very same samples."""
-    return np.clip(np.rint(block * 32767.0), -32768, 32767).astype("<i2")
+    scaled = block * np.float32(32767.0)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype("<i2")
 
 
 class ThreadedOutput:

@@ -20,7 +20,10 @@ class Source(Protocol):
     length: int | None  # frames; None for an endless loop
 
     def read(self, offset: int, n: int) -> np.ndarray:
-        """Frames ``[offset, offset+n)`` as float32 ``(n, channels)``; zeros past the end."""
+        """Frames ``[offset, offset+n)`` as a new float32 ``(n, channels)`` array; zeros past the end.
+
+        The array is the caller's: the mixer scales it in place.
+        """
         ...
 
     def release(self) -> None:
