@@ -1,18 +1,20 @@
 """Recorded clips and ambience files: probe, decode, resample, loudness-match, loop.
 
 libsndfile (through soundfile) reads WAV, FLAC, OGG and MP3 block by block.
-Phones record m4a/aac, which libsndfile cannot read: those go through pydub and
-ffmpeg once, into a WAV in the cache, and are read from there like any other.
+Phones record m4a/aac, which libsndfile cannot read: those are decoded by
+ffmpeg once, streaming into a WAV in the cache, and read from there like any
+other file.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from relaxplayer import cache
@@ -26,7 +28,16 @@ PEAK_LIMIT = 0.89  # -1 dBFS: normalisation never pushes a peak past this
 GATE_DB = 35.0  # windows this far below the loudest count as pauses, not speech
 LOOP_IN_MEMORY_SECONDS = 60.0
 LOOP_CROSSFADE = 2.0  # seconds of equal-power crossfade where an ambience file loops
+AMBIENCE_RMS_DB = -20.0  # user ambience files, like the built-in ones, before the session's volume
+LOOP_VERSION = 2  # bump when the cached long-loop WAVs change
 BLOCK = 65536
+
+
+def _sf():
+    """soundfile, imported on first use: loading libsndfile costs ~70 ms of start-up otherwise."""
+    import soundfile
+
+    return soundfile
 
 
 @dataclass(frozen=True)
@@ -54,26 +65,38 @@ def readable(path: Path) -> Path:
     )
     if target.is_file():
         return target
-    if shutil.which("ffmpeg") is None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
         raise AssetError(
             f"{path}: {path.suffix} files need ffmpeg; install it (sudo apt install ffmpeg) "
             "or convert the clip to WAV, FLAC or OGG"
         )
-    from pydub import AudioSegment  # imported here: only m4a/aac users pay for it
+    cache.atomic_write(target, lambda tmp: _ffmpeg_to_wav(ffmpeg, path, tmp))
+    return target
 
-    try:
-        segment = AudioSegment.from_file(str(path))
-    except Exception as exc:  # pydub raises CouldntDecodeError and plain exceptions alike
-        raise AssetError(f"{path}: cannot decode with ffmpeg: {str(exc).splitlines()[0]}") from None
-    return cache.atomic_write(target, lambda tmp: segment.export(str(tmp), format="wav").close())
+
+def _ffmpeg_to_wav(ffmpeg: str, source: Path, out: Path) -> None:
+    """Decode with ffmpeg straight to a 16-bit WAV file, streaming: memory stays flat.
+
+    (pydub's ``AudioSegment.from_file`` would hold the whole decoded file in
+    memory: about 635 MB for an hour of 44.1 kHz stereo ambience.)
+    """
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source)]
+    cmd += ["-vn", "-f", "wav", "-c:a", "pcm_s16le", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        raise AssetError(
+            f"{source}: cannot decode with ffmpeg: {reason}; convert it to WAV, FLAC or OGG"
+        )
 
 
 def probe(path: Path) -> ClipInfo:
     """Frames, rate and channels of an audio file; ``AssetError`` if it cannot be decoded."""
     source = readable(path)
     try:
-        info = sf.info(str(source))
-    except (sf.LibsndfileError, RuntimeError) as exc:
+        info = _sf().info(str(source))
+    except (_sf().LibsndfileError, RuntimeError) as exc:
         raise AssetError(
             f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
         ) from None
@@ -86,10 +109,13 @@ def load_clip(path: Path, rate: int, channels: int = 1, normalize: bool = True) 
     """The whole clip as float32 ``(n, channels)`` at ``rate``, loudness-matched and ramped."""
     source = readable(path)
     try:
-        data, file_rate = sf.read(str(source), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AssetError(f"{path}: cannot decode: {_reason(exc)}") from None
+        data, file_rate = _sf().read(str(source), dtype="float32", always_2d=True)
+    except (_sf().LibsndfileError, RuntimeError) as exc:
+        raise AssetError(
+            f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
+        ) from None
     data = resample(fit_channels(data, channels), file_rate, rate)
+    data -= data.mean(axis=0, dtype=np.float64).astype(np.float32)  # no DC offset
     if normalize:
         data = normalize_loudness(data, rate)
     return ramp(data, rate, 0.005, 0.005)
@@ -138,19 +164,20 @@ def normalize_loudness(data: np.ndarray, rate: int) -> np.ndarray:
 def open_loop(path: Path, rate: int) -> Source:
     """An ambience file as an endless stereo loop whose end crossfades into its start.
 
-    Short files are held in memory; longer ones are converted once into a
-    looped WAV in the cache and streamed from it, so memory stays bounded.
+    Short files (up to ``LOOP_IN_MEMORY_SECONDS``) are held in memory; longer
+    ones are converted once into a looped WAV at ``rate`` in the cache and
+    streamed from it, so memory stays bounded however long the file. Either way
+    the level is brought to ``AMBIENCE_RMS_DB`` RMS, like the built-in ambiences,
+    so a session's background ``volume`` means the same for both.
     """
     info = probe(path)
     if info.seconds <= LOOP_IN_MEMORY_SECONDS:
         data = load_clip(path, rate, channels=2, normalize=False)
+        data *= np.float32(_ambience_gain(float(np.sum(data.astype(np.float64) ** 2)), data))
         return LoopSource(crossfade_loop(data, int(LOOP_CROSSFADE * rate)))
     stat = path.stat()
-    target = (
-        cache.cache_dir()
-        / "loops"
-        / f"{cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns, rate)}.wav"
-    )
+    name = cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns, rate, LOOP_VERSION)
+    target = cache.cache_dir() / "loops" / f"{name}.wav"
     if not target.is_file():
         cache.atomic_write(target, lambda tmp: _write_long_loop(readable(path), info, rate, tmp))
     return FileLoopSource(target)
@@ -176,32 +203,58 @@ def fold(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
     return head * np.sin(0.5 * np.pi * t)[:, None] + tail * np.cos(0.5 * np.pi * t)[:, None]
 
 
+def _ambience_gain(sum_squares: float, data_or_peak: np.ndarray | float, frames: int = 0) -> float:
+    """Gain to ``AMBIENCE_RMS_DB`` RMS (over all samples: ambience has no pauses), peak <= -1 dBFS."""
+    if isinstance(data_or_peak, np.ndarray):
+        frames, peak = data_or_peak.size, float(np.max(np.abs(data_or_peak), initial=0.0))
+    else:
+        frames, peak = frames * 2, float(data_or_peak)
+    rms = float(np.sqrt(sum_squares / max(frames, 1)))
+    if rms <= 1e-6 or peak <= 0:
+        return 1.0
+    return min(10 ** (AMBIENCE_RMS_DB / 20) / rms, PEAK_LIMIT / peak)
+
+
 def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None:
-    """Stream-convert a long file to ``rate`` stereo, then write it as a crossfaded loop."""
+    """Stream-convert a long file to ``rate`` stereo, then write it levelled as a crossfaded loop.
+
+    Two passes, one block (``BLOCK`` frames) in memory at a time: the first
+    resamples into a float WAV and measures RMS and peak, the second applies
+    the gain and folds the tail over the head.
+    """
     fade = int(LOOP_CROSSFADE * rate)
     converted = out.with_suffix(".tmp.wav")
+    sf = _sf()
     try:
+        sum_squares, peak = 0.0, 0.0
         stream = soxr.ResampleStream(info.rate, rate, 2, dtype="float32", quality="HQ")
         with sf.SoundFile(str(converted), "w", samplerate=rate, channels=2, subtype="FLOAT") as dst:
-            for block in sf.blocks(str(source), blocksize=BLOCK, dtype="float32", always_2d=True):
-                dst.write(stream.resample_chunk(fit_channels(block, 2)))
-            dst.write(stream.resample_chunk(np.zeros((0, 2), np.float32), last=True))
+            blocks = sf.blocks(str(source), blocksize=BLOCK, dtype="float32", always_2d=True)
+            for block in itertools.chain(blocks, [None]):  # None: flush the resampler
+                if block is None:
+                    part = stream.resample_chunk(np.zeros((0, 2), np.float32), last=True)
+                else:
+                    part = stream.resample_chunk(fit_channels(block, 2))
+                sum_squares += float(np.sum(part.astype(np.float64) ** 2))
+                peak = max(peak, float(np.max(np.abs(part), initial=0.0)))
+                dst.write(part)
         with (
             sf.SoundFile(str(converted)) as src,
             sf.SoundFile(
                 str(out), "w", samplerate=rate, channels=2, subtype="FLOAT", format="WAV"
             ) as dst,
         ):
+            gain = np.float32(_ambience_gain(sum_squares, peak, src.frames))
             total = src.frames
             src.seek(total - fade)
             tail = src.read(fade, dtype="float32", always_2d=True)
             src.seek(0)
             head = src.read(fade, dtype="float32", always_2d=True)
-            dst.write(fold(head, tail))
+            dst.write(fold(head, tail) * gain)
             remaining = total - 2 * fade
             while remaining > 0:
                 block = src.read(min(BLOCK, remaining), dtype="float32", always_2d=True)
-                dst.write(block)
+                dst.write(block * gain)
                 remaining -= block.shape[0]
     finally:
         converted.unlink(missing_ok=True)
@@ -211,7 +264,7 @@ class FileLoopSource:
     """An endless loop streamed from a (cached, already crossfaded) WAV file."""
 
     def __init__(self, path: Path) -> None:
-        self._file = sf.SoundFile(str(path))
+        self._file = _sf().SoundFile(str(path))
         self._size = self._file.frames
         self.channels = self._file.channels
         self.length: int | None = None

