@@ -34,7 +34,7 @@ from relaxplayer.sounds.tones import ramp
 FORMAT_VERSION = 2  # bump when synthesis, text rules or normalisation change the sound
 SENTENCE_PAUSE = 0.35  # seconds of silence between sentences
 EDGE = 0.03  # seconds kept before the first and after the last voiced sample of a sentence
-WORDS_PER_SECOND = {"piper": 2.6, "espeak": 2.5}  # measured at speed 1.0, for estimates
+WORDS_PER_SECOND = {"piper": 3.8, "espeak": 3.5}  # measured at speed 1.0 (trimmed), for estimates
 ESPEAK_WPM = 160  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
 CHECK_CHUNK = b"rpck"  # our WAV chunk after the samples: SHA-256 of the data chunk
@@ -227,7 +227,7 @@ class Narrator:
     def estimate(self, text: str, rate: int) -> int:
         """A guess from the word count, for ``show`` before anything is synthesized (frames)."""
         words = textmod.word_count(text)
-        pace = WORDS_PER_SECOND.get(self.engine, 2.5) * self.voice.speed
+        pace = WORDS_PER_SECOND.get(self.engine, 3.5) * self.voice.speed
         pauses = max(len(textmod.sentences(textmod.normalize(text))) - 1, 0) * SENTENCE_PAUSE
         return int((words / pace + pauses + 2 * EDGE) * rate)
 

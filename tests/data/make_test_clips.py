@@ -3,7 +3,9 @@
     python tests/data/make_test_clips.py OUT_DIR
 
 WAV, FLAC, OGG and MP3 are written by libsndfile; m4a by ffmpeg (when
-installed), as a phone would record it. Nothing binary is committed.
+installed), as a phone would record it; ``speech.wav`` is a real recorded-style
+voice line from espeak-ng (when installed), at a deliberately odd level and
+rate. Nothing binary is committed.
 """
 
 from __future__ import annotations
@@ -65,6 +67,13 @@ def make(folder: Path) -> dict[str, Path]:
             check=True,
         )
         out["m4a"] = m4a
+    if shutil.which("espeak-ng"):
+        speech = folder / "speech.wav"
+        subprocess.run(
+            ["espeak-ng", "-a", "40", "-w", str(speech), "--", "Welcome. Settle in and rest."],
+            check=True,
+        )
+        out["speech"] = speech
     return out
 
 

@@ -82,3 +82,33 @@ def test_long_loop_streams_from_the_cache(files: dict[str, Path]) -> None:
     assert np.abs(np.diff(x[:, 0])).max() <= 2 * np.pi * 220 / 8000 * 0.3 * np.sqrt(2) * 1.02
     again = clips.open_loop(files["long"], 8000)  # second time: straight from the cache
     assert np.array_equal(again.read(0, 1000), loop.read(0, 1000))
+
+
+def test_ambience_files_are_levelled_like_the_built_in_ones(files: dict[str, Path]) -> None:
+    # measured past the crossfade, where a tone folded onto itself in phase is up to 3 dB louder
+    short = clips.open_loop(files["quiet"], 8000).read(4000, 4000)
+    long = clips.open_loop(files["long"], 8000).read(80000, 8000)
+    for x in (short, long):
+        assert abs(db(float(np.sqrt(np.mean(x**2)))) - clips.AMBIENCE_RMS_DB) < 0.5
+        assert np.max(np.abs(x)) <= clips.PEAK_LIMIT + 1e-6
+
+
+def test_a_recorded_voice_clip_is_loudness_matched_without_dc(files: dict[str, Path]) -> None:
+    if "speech" not in files:
+        pytest.skip("espeak-ng is not installed")
+    x = clips.load_clip(files["speech"], 16000)
+    assert abs(db(clips.active_rms(x, 16000)) - clips.SPEECH_RMS_DB) < 1.0
+    assert abs(float(np.mean(x))) < 1e-3
+    assert np.max(np.abs(x)) <= clips.PEAK_LIMIT + 1e-6
+
+
+def test_m4a_that_ffmpeg_cannot_read_says_so(tmp_path: Path) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    fake = tmp_path / "voice-memo.m4a"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(200))
+    with pytest.raises(
+        AssetError,
+        match=r"voice-memo\.m4a: cannot decode with ffmpeg: .+; convert it to WAV, FLAC or OGG",
+    ):
+        clips.probe(fake)

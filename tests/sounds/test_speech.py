@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,9 +14,10 @@ import soundfile as sf
 
 from relaxplayer.errors import AssetError
 from relaxplayer.model import Voice
-from relaxplayer.sounds import clips, text
+from relaxplayer.sounds import clips, speech, text
 from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available
 from tests.conftest import db
+from tests.data.make_test_clips import make
 
 SENTENCE = "Let your shoulders drop, and breathe out slowly. Notice the floor beneath your feet."
 ENGINES = [
@@ -96,20 +99,53 @@ def test_a_truncated_cache_entry_is_detected_and_made_again(tmp_path: Path) -> N
     assert np.array_equal(sf.read(str(narrator.synthesize("Heal me.")))[0], good)
 
 
+def _synthesize_once(folder: str, engine: str, line: str, go: Any, results: Any) -> None:
+    narrator = Narrator(Voice(engine=engine), cache_dir=Path(folder))
+    narrator.cache_key(line)  # model hashed before the race starts
+    go.wait()
+    path = narrator.synthesize(line)
+    results.put((str(path), hashlib.sha256(path.read_bytes()).hexdigest()))
+
+
+@pytest.mark.voice
+@pytest.mark.parametrize("engine", ENGINES)
+def test_processes_synthesizing_the_same_line_at_once_get_one_identical_file(
+    engine: str, tmp_path: Path
+) -> None:
+    """Piper never says a line the same way twice: the first finished writer must win."""
+    ctx = multiprocessing.get_context("spawn")
+    go, results = ctx.Event(), ctx.Queue()
+    line = "Two processes say this line at the same moment."
+    procs = [
+        ctx.Process(target=_synthesize_once, args=(str(tmp_path), engine, line, go, results))
+        for _ in range(3)
+    ]
+    for proc in procs:
+        proc.start()
+    go.set()
+    got = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    assert len(set(got)) == 1  # same path, same bytes seen by every process
+    path = Path(got[0][0])
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == got[0][1]
+    assert [p.name for p in (tmp_path / "speech").iterdir()] == [path.name]  # no .part left
+
+
 def _synthesize(args: tuple[str, str]) -> str:
     folder, line = args
     return str(Narrator(Voice(engine="espeak"), cache_dir=Path(folder)).synthesize(line))
 
 
 @pytest.mark.voice
-def test_two_processes_synthesizing_at_once_do_not_clobber(tmp_path: Path) -> None:
+def test_two_prepare_runs_at_once_do_not_clobber(tmp_path: Path) -> None:
     lines = [f"Line number {i}, spoken twice at once." for i in range(6)] * 2
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         paths = pool.map(_synthesize, [(str(tmp_path), line) for line in lines])
     assert len(set(paths)) == 6
     for path in set(paths):
-        info = sf.info(path)
-        assert info.frames > 0 and Path(path).stat().st_size >= 44 + info.frames * 2
+        assert speech.read_wav(Path(path)) is not None
     assert list((tmp_path / "speech").glob("*.part")) == []
 
 
@@ -125,18 +161,117 @@ def test_missing_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Narrator(Voice(engine="auto")).engine == "none"
 
 
-def test_text_is_made_speakable() -> None:
-    assert text.normalize("Breathe 4-7-8 for 2m, e.g. at 5.5 breaths.") == (
-        "Breathe four, seven, eight for two minutes, for example at five point five breaths."
-    )
-    assert (
-        text.normalize("Hold 1s, then 30 s, at 40%.")
-        == "Hold one second, then thirty seconds, at forty percent."
-    )
-    assert text.number_words(1234) == "one thousand two hundred and thirty-four"
-    assert text.sentences("Sit tall. Let go! Ready? Yes.") == [
-        "Sit tall.",
-        "Let go!",
-        "Ready?",
-        "Yes.",
-    ]
+def _engine_or_skip(engine: str) -> None:
+    if engine == "piper" and not piper_available():
+        pytest.skip("piper-tts not installed")
+    if engine == "espeak" and espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+
+
+@pytest.mark.voice
+@pytest.mark.parametrize("engine", ["piper", "espeak"])
+def test_cache_hit_does_not_synthesize_and_length_matches_load(engine: str, tmp_path: Path) -> None:
+    _engine_or_skip(engine)
+    narrator = Narrator(Voice(engine=engine), cache_dir=tmp_path)
+    line = "Rest your hands in your lap."
+    assert narrator.cached(line) is None and narrator.length(line, 16000) is None
+    narrator.synthesize(line)
+    narrator.synthesize(line)
+    data = narrator.load(line, 16000)
+    assert narrator.syntheses == 1
+    assert narrator.length(line, 16000) == data.shape[0]
+    estimate = narrator.estimate(line, 16000)
+    assert 0.75 < estimate / data.shape[0] < 1.33  # good enough for show's timings
+
+
+@pytest.mark.voice
+def test_a_damaged_entry_of_full_length_is_caught_by_its_checksum(tmp_path: Path) -> None:
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+    narrator = Narrator(Voice(engine="espeak"), cache_dir=tmp_path)
+    path = narrator.synthesize("Flip a bit.")
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x40  # bit rot: same length, header intact
+    path.write_bytes(bytes(blob))
+    assert narrator.length("Flip a bit.", 16000) is not None  # the header alone looks fine
+    assert narrator.cached("Flip a bit.") is None and not path.exists()
+    data = narrator.load("Flip a bit.", 16000)
+    assert narrator.syntheses == 2 and np.max(np.abs(data)) > 0.1
+
+
+@pytest.mark.voice
+@pytest.mark.parametrize("engine", ["piper", "espeak"])
+def test_slower_speed_makes_a_longer_clip(engine: str, tmp_path: Path) -> None:
+    _engine_or_skip(engine)
+    line = "Let the breath slow down by itself."
+    normal = Narrator(Voice(engine=engine), cache_dir=tmp_path).load(line, 16000)
+    slow = Narrator(Voice(engine=engine, speed=0.7), cache_dir=tmp_path).load(line, 16000)
+    assert 1.2 < slow.shape[0] / normal.shape[0] < 1.7
+
+
+@pytest.mark.voice
+def test_speech_and_recorded_clips_come_out_equally_loud(tmp_path: Path) -> None:
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+    files = make(tmp_path / "clips")
+    voice = Narrator(Voice(engine="auto"), cache_dir=tmp_path).load(SENTENCE, 16000)
+    levels = [db(clips.active_rms(voice, 16000))]
+    for name in ("loud", "quiet", "speech"):
+        levels.append(db(clips.active_rms(clips.load_clip(files[name], 16000), 16000)))
+    assert max(levels) - min(levels) < 1.5, levels
+
+
+def test_piper_voice_must_speak_the_session_language(tmp_path: Path) -> None:
+    if not piper_available() or speech._piper_default() is None:
+        pytest.skip("piper-tts or the bundled voice not installed")
+    default = speech._piper_default()
+    with pytest.raises(
+        AssetError,
+        match=r"en_US-joe-medium\.onnx: this Piper voice speaks en_US, but the session's language "
+        r"is de; set voice\.model to a de voice, or use voice: \{engine: espeak\}",
+    ):
+        Narrator(Voice(engine="piper", language="de"), cache_dir=tmp_path)
+    assert Narrator(Voice(engine="auto", language="en-GB")).engine == "piper"
+    if espeak_binary() is not None:  # auto picks a voice that speaks the language
+        assert Narrator(Voice(engine="auto", language="de")).voice_id == "espeak-ng:de"
+    copy = tmp_path / "mine.onnx"
+    copy.symlink_to(default)
+    with pytest.raises(
+        AssetError, match=r"mine\.onnx: the voice's config mine\.onnx\.json is missing"
+    ):
+        Narrator(Voice(engine="piper", model=copy))
+    with pytest.raises(AssetError, match=r"nothere\.onnx: Piper voice model not found"):
+        Narrator(Voice(engine="auto", model=tmp_path / "nothere.onnx"))
+
+
+def test_engine_none_never_synthesizes(tmp_path: Path) -> None:
+    narrator = Narrator(Voice(engine="none"), cache_dir=tmp_path)
+    assert (narrator.engine, narrator.voice_id, narrator.available) == ("none", "none", False)
+    with pytest.raises(AssetError, match=r"no voice engine is available; install piper-tts"):
+        narrator.synthesize("Hello.")
+    assert narrator.estimate("one two three four five", 1000) > 1000
+
+
+def test_cache_key_covers_what_changes_the_sound(tmp_path: Path) -> None:
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+    base = Narrator(Voice(engine="espeak"), cache_dir=tmp_path)
+    keys = {
+        base.cache_key("Hello."),
+        base.cache_key("Hello!"),
+        Narrator(Voice(engine="espeak", speed=0.9)).cache_key("Hello."),
+        Narrator(Voice(engine="espeak", language="en-gb")).cache_key("Hello."),
+    }
+    assert len(keys) == 4
+    assert Narrator(Voice(engine="espeak"), cache_dir=tmp_path).cache_key("Hello.") in keys
+
+
+@pytest.mark.voice
+def test_an_unknown_espeak_language_says_how_to_find_one(tmp_path: Path) -> None:
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+    narrator = Narrator(Voice(engine="espeak", language="xx"), cache_dir=tmp_path)
+    with pytest.raises(
+        AssetError, match=r"espeak-ng cannot speak language 'xx': .*espeak-ng --voices"
+    ):
+        narrator.synthesize("Hello.")
