@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,69 @@ def test_new_session_is_valid_and_atomic(dirs: tuple[Path, Path]) -> None:
         library.new_session("evening-stretch")
     with pytest.raises(ConfigError, match="is not a session name"):
         library.new_session("../escape")
+
+
+def test_an_existing_file_is_a_path_even_without_a_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "back-relief").write_text("title: Here\nsteps:\n  - pause: 1s\n")
+    monkeypatch.chdir(tmp_path)
+    entry = library.find("back-relief")
+    assert entry.origin == "path" and entry.path == Path("back-relief")
+
+
+def test_relaxplayer_path_folders_keep_their_order(
+    dirs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, extra = dirs
+    later = tmp_path / "later"
+    later.mkdir()
+    monkeypatch.setenv("RELAXPLAYER_PATH", os.pathsep.join([str(extra), "", str(later)]))
+    assert library.user_dirs() == [user, extra, later]
+    (later / "nap.yaml").write_text("title: Later\nsteps:\n  - pause: 1s\n")
+    assert library.find("nap").path == later / "nap.yaml"
+    (extra / "nap.yml").write_text("title: Earlier\nsteps:\n  - pause: 1s\n")
+    assert library.find("nap").path == extra / "nap.yml"
+
+
+def test_list_reports_what_a_user_session_shadows(dirs: tuple[Path, Path]) -> None:
+    user, _ = dirs
+    (user / "default.yaml").write_text("title: Mine\nsteps:\n  - pause: 1s\n")
+    (user / "notes.txt").write_text("not a session")
+    entries = {e.name: e for e in library.list_sessions()}
+    assert entries["default"].origin == "user"
+    assert entries["default"].shadowed == library.builtin_dir() / "default.yaml"
+    assert (
+        entries["box-breathing"].origin == "builtin" and entries["box-breathing"].shadowed is None
+    )
+    assert "notes" not in entries
+
+
+def test_far_off_names_get_no_suggestion() -> None:
+    with pytest.raises(ConfigError) as info:
+        library.find("zzzz")
+    assert str(info.value) == "no session named 'zzzz' (`relaxplayer list` shows them all)"
+
+
+def test_starter_shows_every_common_key() -> None:
+    data = yaml.safe_load(library.starter_text("wind-down"))
+    assert {"title", "description", "tags", "voice", "narration", "background", "end"} <= set(data)
+    kinds = {next(iter(step)) for step in data["steps"]}
+    assert kinds == {"section", "say", "bell", "pause", "breathe", "timer"}
+
+
+def test_force_replaces_an_edited_session(dirs: tuple[Path, Path]) -> None:
+    user, _ = dirs
+    path = library.new_session("wind-down")
+    assert path.parent == user
+    path.write_text("title: Edited\nsteps:\n  - pause: 1s\n")
+    assert library.new_session("wind-down", force=True) == path
+    assert yaml.safe_load(path.read_text())["title"] == "Wind down"
+
+
+def test_new_session_into_a_given_folder(tmp_path: Path) -> None:
+    path = library.new_session("at-lunch", folder=tmp_path / "deep" / "folder")
+    assert path == tmp_path / "deep" / "folder" / "at-lunch.yaml" and path.is_file()
+    for bad in ("", "Upper", "-dash", "with space", "x" * 65, "dot.yaml"):
+        with pytest.raises(ConfigError, match="is not a session name"):
+            library.new_session(bad, folder=tmp_path)

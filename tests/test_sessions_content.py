@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from relaxplayer.cli import make_narrator
 from relaxplayer.library import builtin_dir
 from relaxplayer.loader import load_session
 from relaxplayer.mixer import Mixer, SoundBank
-from relaxplayer.model import Say, Section, Timer
+from relaxplayer.model import Repeat, Say, Section, Timer
 from relaxplayer.timeline import build_timeline
 from tests.conftest import rms
 
@@ -28,6 +30,7 @@ EXPECTED = {
     "progressive-muscle-relaxation": (13, 17),
 }
 RATE = 8000
+PLAIN = re.compile(r"[A-Za-z ,.'?!]+")
 
 
 def test_the_library_has_every_promised_session() -> None:
@@ -74,3 +77,41 @@ def test_back_relief_works_both_sides_and_ends_with_water() -> None:
     assert sum(1 for t in timers if t.sides == ("left", "right")) >= 4
     says = [s.text for s in session.steps if isinstance(s, Say)]
     assert any("water" in t for t in says[-3:])
+
+
+def _spoken(steps: tuple) -> list[tuple[object, str]]:
+    """Every (step, text) a voice will read, inside repeats too."""
+    out: list[tuple[object, str]] = []
+    for step in steps:
+        if isinstance(step, Say):
+            out.append((step, step.text))
+        elif isinstance(step, Timer) and step.say:
+            out.append((step, step.say))
+        elif isinstance(step, Repeat):
+            out.extend(_spoken(step.steps))
+    return out
+
+
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.stem for p in SESSIONS])
+def test_session_parses_and_has_what_list_shows(path: Path) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert {"title", "description", "tags", "steps"} <= set(data)
+    session = load_session(path)
+    assert session.title and session.description and session.tags
+    assert any(isinstance(s, Section) for s in session.steps)
+
+
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.stem for p in SESSIONS])
+def test_spoken_text_is_plain_words(path: Path) -> None:
+    """A TTS voice reads symbols and digits badly: the library spells everything out."""
+    for step, text in _spoken(load_session(path).steps):
+        assert PLAIN.fullmatch(text.replace("{side}", "side")), (step.mark, text)
+
+
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.stem for p in SESSIONS])
+def test_two_sided_timers_name_the_side_only_through_the_placeholder(path: Path) -> None:
+    """'Your right hand to your {side} shoulder' is wrong on one of the two sides."""
+    for step, text in _spoken(load_session(path).steps):
+        if isinstance(step, Timer) and step.sides:
+            assert "{side}" in text, step.mark
+            assert not re.search(r"\b(left|right)\b", text, re.IGNORECASE), (step.mark, text)
