@@ -13,10 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import soundfile as sf
-
 from relaxplayer.model import Voice
-from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available
+from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available, wav_info
 
 LINES = [
     "Sit tall, with your feet flat on the floor.",
@@ -38,19 +36,27 @@ def measure(engine: str, cache: Path) -> None:
         t = time.perf_counter()
         path = narrator.synthesize(line)
         spent += time.perf_counter() - t
-        audio += sf.info(str(path)).duration
+        frames, rate = wav_info(path) or (0, 1)
+        audio += frames / rate
     hits = []
     for _ in range(20):
         t = time.perf_counter()
         narrator.synthesize(LINES[0])
         hits.append(time.perf_counter() - t)
+    headers = []
+    for _ in range(20):
+        t = time.perf_counter()
+        narrator.length(LINES[0], 44100)
+        headers.append(time.perf_counter() - t)
     t = time.perf_counter()
     narrator.load(LINES[1], 44100)
     load_hit = time.perf_counter() - t
     hits.sort()
+    headers.sort()
     print(
         f"{engine:<7} {narrator.voice_id:<22} RTF {spent / audio:5.3f}  ({audio:5.1f} s of speech in {spent:5.2f} s)"
-        f"  first call {load * 1000:6.0f} ms  cache hit {hits[len(hits) // 2] * 1000:5.2f} ms"
+        f"  first call {load * 1000:6.0f} ms  cache hit (checksummed) {hits[len(hits) // 2] * 1000:5.2f} ms"
+        f"  length (header) {headers[len(headers) // 2] * 1000:5.2f} ms"
         f"  hit+decode+resample {load_hit * 1000:5.1f} ms"
     )
 
