@@ -5,7 +5,8 @@
 #                                  --> pulse plugin --> PulseAudio null sink (paced in real time)
 #   ALSA "fastnull": the same capture over the null device, with no clock (instant, sample-exact)
 #
-# Usage: eval "$(scripts/test-audio.sh DIR)"   prints the environment to export; idempotent.
+# Usage: eval "$(scripts/test-audio.sh DIR)"   prints the environment to export; idempotent
+# (run it again: it reuses the running PulseAudio). Stop it with: XDG_RUNTIME_DIR=DIR/run pulseaudio -k
 # Needs: pulseaudio pulseaudio-utils libasound2-plugins alsa-utils (scripts/test.sh installs them).
 set -euo pipefail
 D=$(realpath -m "${1:-/tmp/relaxplayer-vsnd}")
@@ -31,4 +32,16 @@ if ! pactl info >/dev/null 2>&1; then
   for _ in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 pactl info >/dev/null
+# A daemon already running here (a previous run) may lack our sink: add it, once.
+if ! pactl list short sinks | grep -q relaxplayer_test; then
+  pactl load-module module-null-sink sink_name=relaxplayer_test rate=44100 channels=2 >/dev/null
+fi
+# Keep one low-latency stream (silence) on the sink. With no client asking for low latency
+# the null sink sleeps up to 2 s between renders, so a new stream stalls for up to 2 s
+# before it starts and a drain waits as long; a real card's clock never sleeps like that.
+if ! { [ -f "$D/keepalive.pid" ] && kill -0 "$(cat "$D/keepalive.pid")" 2>/dev/null; }; then
+  setsid pacat --playback --raw --device=relaxplayer_test --latency-msec=20 /dev/zero \
+    </dev/null >/dev/null 2>&1 &
+  echo $! > "$D/keepalive.pid"
+fi
 echo "export XDG_RUNTIME_DIR='$D/run' ALSA_CONFIG_PATH='$D/alsa.conf' AUDIO_CAPTURE='$D/capture.raw'"

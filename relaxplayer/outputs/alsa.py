@@ -1,8 +1,12 @@
-"""``alsa``: raw PCM piped into ``aplay`` (or ``pw-cat`` / ``pacat`` where aplay is missing).
+"""``alsa``: raw S16_LE PCM piped into ``aplay`` (or ``pw-cat`` / ``pacat`` where aplay is missing).
 
-Needs no Python package, only alsa-utils. The pipe and aplay's own buffer are
-kept small (about 100 ms) so that a pause, which the player applies to the
-audio it pulls, is heard quickly.
+Needs no Python package, only alsa-utils. What sits between a pulled block and
+the listener is kept small so that a pause, which the player applies to the
+audio it pulls, is heard quickly: the pipe is shrunk to 4 KiB (1024 stereo
+frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 100 ms. The writer
+thread's blocking ``write`` is what paces it. aplay reports underruns on
+stderr ("underrun!!!"), which a reader thread counts; aplay exiting while we
+still write is a device failure.
 """
 
 from __future__ import annotations
@@ -10,57 +14,77 @@ from __future__ import annotations
 import fcntl
 import shutil
 import subprocess
+import threading
+from collections import deque
+from pathlib import Path
 
 import numpy as np
 
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import ThreadedOutput, to_int16
 
-BUFFER_SECONDS = 0.1
+BUFFER_SECONDS = 0.1  # aplay --buffer-time, and pacat --latency-msec
+PIPE_BYTES = 4096
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
+PROBE_SECONDS = 0.2  # aplay fails to open a device well within this
+INSTALL = "install alsa-utils (sudo apt install alsa-utils)"
 
 
 def player_command(rate: int, channels: int, device: str | None) -> list[str] | None:
     """The command line of the first raw-PCM player found, or None."""
     if aplay := shutil.which("aplay"):
-        cmd = [
-            aplay,
-            "-q",
-            "-t",
-            "raw",
-            "-f",
-            "S16_LE",
-            "-r",
-            str(rate),
-            "-c",
-            str(channels),
-            f"--buffer-time={int(BUFFER_SECONDS * 1e6)}",
-        ]
+        cmd = [aplay, "-q", "-t", "raw", "-f", "S16_LE", "-r", str(rate), "-c", str(channels)]
+        cmd.append(f"--buffer-time={int(BUFFER_SECONDS * 1e6)}")
         return [*cmd, "-D", device, "-"] if device else [*cmd, "-"]
     if pwcat := shutil.which("pw-cat"):
-        cmd = [
-            pwcat,
-            "--playback",
-            "--format",
-            "s16",
-            "--rate",
-            str(rate),
-            "--channels",
-            str(channels),
-        ]
+        cmd = [pwcat, "--playback", "--format", "s16", "--rate", str(rate)]
+        cmd += ["--channels", str(channels), f"--latency={int(BUFFER_SECONDS * 1000)}ms"]
         return [*cmd, "--target", device, "-"] if device else [*cmd, "-"]
     if pacat := shutil.which("pacat"):
-        cmd = [
-            pacat,
-            "--playback",
-            "--raw",
-            "--format=s16le",
-            f"--rate={rate}",
-            f"--channels={channels}",
-            f"--latency-msec={int(BUFFER_SECONDS * 1000)}",
-        ]
+        cmd = [pacat, "--playback", "--raw", "--format=s16le", f"--rate={rate}"]
+        cmd += [f"--channels={channels}", f"--latency-msec={int(BUFFER_SECONDS * 1000)}"]
         return [*cmd, f"--device={device}"] if device else cmd
     return None
+
+
+def probe(rate: int, channels: int, device: str | None) -> str | None:
+    """Why the player cannot open the device, or None when it can (costs ~0.2 s).
+
+    The player is started with nothing to play: a device it cannot open makes
+    it exit at once with a message, one it can makes it wait for input.
+    """
+    cmd = player_command(rate, channels, device)
+    if cmd is None:
+        return f"no aplay, pw-cat or pacat found; {INSTALL}"
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        proc.wait(timeout=PROBE_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+    finally:
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace").strip()
+        proc.stderr.close()
+    return f"{Path(cmd[0]).name} cannot open {device or 'the default device'}: " + (
+        err.splitlines()[-1] if err else f"exit status {proc.returncode}"
+    )
+
+
+def devices() -> list[str]:
+    """ALSA PCM names (``aplay -L``), usable with ``--device``."""
+    aplay = shutil.which("aplay")
+    if aplay is None:
+        return []
+    try:
+        listing = subprocess.run([aplay, "-L"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line for line in listing.splitlines() if line and not line.startswith(" ")]
 
 
 class AlsaOutput(ThreadedOutput):
@@ -71,44 +95,69 @@ class AlsaOutput(ThreadedOutput):
         self.device = device
         self._proc: subprocess.Popen[bytes] | None = None
         self._pipe_frames = 0
+        self._stderr: deque[str] = deque(maxlen=20)
+        self._reader: threading.Thread | None = None
+        self._stopping = False
 
     def _open(self) -> None:
         cmd = player_command(self.rate, self.channels, self.device)
         if cmd is None:
-            raise OutputError(
-                "no aplay, pw-cat or pacat found; install alsa-utils (sudo apt install alsa-utils)"
-            )
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            raise OutputError(f"no aplay, pw-cat or pacat found; {INSTALL}")
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         assert self._proc.stdin is not None
-        try:  # a small pipe: a few kilobytes of audio queued, not the default 64 KiB (370 ms)
-            size = fcntl.fcntl(self._proc.stdin.fileno(), F_SETPIPE_SZ, 4096)
+        try:  # a small pipe: 23 ms of audio queued, not the default 64 KiB (370 ms)
+            size = fcntl.fcntl(self._proc.stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             size = 65536
         self._pipe_frames = size // (2 * self.channels)
-        self.name = f"alsa ({cmd[0].rsplit('/', 1)[-1]})"
+        self._reader = threading.Thread(target=self._read_stderr, name="aplay-stderr", daemon=True)
+        self._reader.start()
+        self.name = f"alsa ({Path(cmd[0]).name} {self.device or 'default'})"
+
+    def _read_stderr(self) -> None:
+        """Count underruns and keep the last lines for the failure message."""
+        assert self._proc is not None and self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            line = raw.decode(errors="replace").strip()
+            if "underrun" in line:
+                self.underruns += 1
+            elif line:
+                self._stderr.append(line)
 
     def _write(self, block: np.ndarray) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(to_int16(block).tobytes())
-        except (BrokenPipeError, OSError):
+        except OSError:  # BrokenPipeError: the player process is gone
+            if self._stopping:
+                return
             raise OutputError(self._failure()) from None
 
     def _failure(self) -> str:
         assert self._proc is not None
         try:
-            self._proc.wait(timeout=1.0)
-            err = (
-                self._proc.stderr.read().decode(errors="replace").strip()
-                if self._proc.stderr
-                else ""
-            )
+            code = self._proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
-            err = ""
-        return f"the audio player exited ({err.splitlines()[-1] if err else self._proc.returncode})"
+            code = None
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)
+        why = self._stderr[-1] if self._stderr else f"exit status {code}"
+        return (
+            f"the audio player exited ({why}); check the device with `relaxplayer outputs` "
+            "and choose one with --device"
+        )
 
     def _buffered(self) -> int:
-        return min(self._written, self._pipe_frames + int(BUFFER_SECONDS * self.rate))
+        """The pipe, aplay's ring buffer and the period aplay holds while writing it:
+        measured 165 ms ahead at 44.1 kHz stereo, of which this counts 148 ms."""
+        return min(self._written, self._pipe_frames + int(1.25 * BUFFER_SECONDS * self.rate))
+
+    def _interrupt(self) -> None:
+        self._stopping = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
 
     def _close(self, drain: bool) -> None:
         if self._proc is None:
@@ -116,14 +165,18 @@ class AlsaOutput(ThreadedOutput):
         try:
             if self._proc.stdin:
                 self._proc.stdin.close()
-        except (BrokenPipeError, OSError):
+        except OSError:
             pass
         if not drain:
-            self._proc.terminate()
+            self._interrupt()
         try:
-            self._proc.wait(timeout=5.0)
+            self._proc.wait(timeout=max(2.0, 2 * BUFFER_SECONDS))
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)
         if self._proc.stderr:
             self._proc.stderr.close()
+        if drain and self.error is None and self._proc.returncode not in (0, None):
+            self.error = OutputError(self._failure())

@@ -2,7 +2,8 @@
 
 Pull model: the output asks for audio when *it* needs some (from its own
 thread or a device callback), so the device's clock paces everything and the
-player never guesses with ``sleep()``.
+player never guesses with ``sleep()``. ``pull(n)`` never blocks and never
+raises; it returns silence when there is nothing to play.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ import numpy as np
 
 Pull = Callable[[int], np.ndarray]
 BLOCK = 1024  # frames per pull: 23 ms at 44.1 kHz, small enough for a quick pause
+INT16_SCALE = np.float32(32767.0)  # symmetric: +1.0 -> 32767, -1.0 -> -32767
 
 
 class Output(Protocol):
+    """What the player drives. ``error`` and ``underruns`` are written by the output's thread."""
+
     name: str
     rate: int
     channels: int
-    error: BaseException | None
+    error: Exception | None
     underruns: int
 
     def start(self, pull: Pull) -> None:
-        """Begin playing; ``pull(n)`` returns the next ``n`` frames, float32 ``(n, channels)``."""
+        """Open the device and begin playing; ``pull(n)`` gives float32 ``(n, channels)``."""
         ...
 
     def frames_played(self) -> int:
@@ -35,18 +39,26 @@ class Output(Protocol):
         ...
 
     def latency_frames(self) -> int:
-        """Frames between pulling a block and hearing it."""
+        """Frames between pulling a frame and hearing it (current estimate)."""
         ...
 
     def stop(self, drain: bool = True) -> None:
-        """Stop; with ``drain`` let what is buffered play out first."""
+        """Stop; with ``drain`` let what is buffered play out first, else cut at once."""
         ...
 
 
-def to_int16(block: np.ndarray) -> np.ndarray:
-    """float32 [-1, 1] -> little-endian int16, rounded: the one conversion every 16-bit path uses,
-    so a rendered file, a pipe and a sound card get the very same samples."""
-    scaled = block * np.float32(32767.0)
+def to_int16(block: np.ndarray, dither: np.random.Generator | None = None) -> np.ndarray:
+    """float32 [-1, 1] -> little-endian int16: the one conversion every 16-bit path uses.
+
+    Without ``dither`` it rounds, so a rendered file, a pipe and a sound card get
+    the very same samples (the tests rely on that). With a generator it adds
+    TPDF dither of +-1 LSB peak before rounding, which turns the truncation
+    distortion of very quiet fades into a steady hiss at about -101 dBFS.
+    """
+    scaled = np.multiply(block, INT16_SCALE, dtype=np.float32)
+    if dither is not None:
+        scaled += dither.random(scaled.shape, dtype=np.float32)
+        scaled -= dither.random(scaled.shape, dtype=np.float32)
     np.rint(scaled, out=scaled)
     np.clip(scaled, -32768, 32767, out=scaled)
     return scaled.astype("<i2")
@@ -55,9 +67,12 @@ def to_int16(block: np.ndarray) -> np.ndarray:
 class ThreadedOutput:
     """An output fed by a writer thread: pull a block, hand it to ``_write`` (which blocks).
 
-    Subclasses implement ``_open``, ``_write``, ``_buffered`` (frames written
-    but not yet heard) and ``_close``. A failure in the thread is recorded in
-    ``error``; the thread then stops, and the player decides what to do.
+    The blocking write is what paces the thread: a pipe into ``aplay`` is only
+    taken as fast as the sound card plays. Subclasses implement ``_open``,
+    ``_write``, ``_buffered`` (frames written but not yet heard), ``_close`` and
+    optionally ``_interrupt`` (unblock a pending write when stopping at once).
+    A failure in the thread is recorded in ``error`` and ends the thread; the
+    player decides what to do.
     """
 
     name = "threaded"
@@ -66,9 +81,9 @@ class ThreadedOutput:
         self.rate = rate
         self.channels = channels
         self.block = block
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
         self.underruns = 0
-        self._written = 0
+        self._written = 0  # frames handed to the device; written by the thread only
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,7 +100,7 @@ class ThreadedOutput:
                 block = pull(self.block)
                 self._write(block)
                 self._written += block.shape[0]
-        except BaseException as exc:  # the device went away: record, stop, let the player decide
+        except Exception as exc:  # the device went away: record, stop, let the player decide
             self.error = exc
 
     def frames_played(self) -> int:
@@ -96,6 +111,8 @@ class ThreadedOutput:
 
     def stop(self, drain: bool = True) -> None:
         self._stop.set()
+        if not drain:
+            self._interrupt()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         self._close(drain and self.error is None)
@@ -108,6 +125,9 @@ class ThreadedOutput:
 
     def _buffered(self) -> int:
         return 0
+
+    def _interrupt(self) -> None:
+        return None
 
     def _close(self, drain: bool) -> None:
         raise NotImplementedError

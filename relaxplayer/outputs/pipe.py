@@ -7,7 +7,10 @@ reader paces the writes.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,6 +18,8 @@ import numpy as np
 
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import ThreadedOutput, to_int16
+
+READER_WAIT = 5.0  # seconds to wait for a FIFO's reader
 
 
 class PipeOutput(ThreadedOutput):
@@ -33,14 +38,35 @@ class PipeOutput(ThreadedOutput):
                 )
             self._stream = sys.stdout.buffer
             return
-        try:
-            self._stream = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed in _close
-        except OSError as exc:
-            raise OutputError(f"cannot open {self.path}: {exc.strerror}") from None
+        self._stream = os.fdopen(self._open_path(self.path), "wb", buffering=0)
+
+    @staticmethod
+    def _open_path(path: Path) -> int:
+        """Open for writing without hanging when nobody reads a FIFO: wait up to
+        ``READER_WAIT`` seconds for a reader (e.g. snapserver), then say so."""
+        deadline = time.monotonic() + READER_WAIT
+        while True:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CREAT, 0o644)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                if exc.errno == errno.ENXIO:
+                    raise OutputError(
+                        f"nothing reads the FIFO {path}; start its reader (e.g. snapserver) first"
+                    ) from None
+                raise OutputError(f"cannot open {path}: {exc.strerror}") from None
+            os.set_blocking(fd, True)  # from here the reader paces the writes
+            return fd
 
     def _write(self, block: np.ndarray) -> None:
         assert self._stream is not None
-        self._stream.write(to_int16(block).tobytes())
+        try:
+            self._stream.write(to_int16(block).tobytes())
+        except BrokenPipeError:
+            where = self.path or "stdout"
+            raise OutputError(f"nothing is reading {where} any more (the reader quit)") from None
 
     def _close(self, drain: bool) -> None:
         if self._stream is None:

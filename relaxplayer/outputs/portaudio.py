@@ -1,22 +1,38 @@
 """``portaudio``: a sounddevice callback stream. The preferred output.
 
-PortAudio's callback is called by the device when it needs audio, so the
-device clock paces playback exactly; the callback never raises (on error it
-fills silence, records the exception and stops the stream, as sounddevice's
-``Stream`` documentation asks).
+PortAudio calls the callback when the device needs audio, so the device clock
+paces playback exactly and blocks follow each other without gaps. The callback
+never raises: on error it fills silence, records the exception and stops the
+stream, as sounddevice's ``Stream`` documentation asks.
+
+The audio clock: each callback tells when its first frame will reach the DAC
+(``outputBufferDacTime``, on the stream's clock). ``frames_played`` is the
+frame count at that callback plus the stream time elapsed since that DAC
+time, so it advances smoothly between callbacks and already counts the
+device's latency.
+
+Only this module imports sounddevice (which loads libportaudio2).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+from typing import Any
 
 import numpy as np
 
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import BLOCK, Pull, quiet_stderr
 
+LATENCY = "low"  # PortAudio's low latency; the 1024-frame block makes it >= 2 blocks (46 ms)
+INSTALL = (
+    "install PortAudio (sudo apt install libportaudio2) and sounddevice (pip install sounddevice)"
+)
 
-def _sd():  # imported lazily: loading PortAudio probes every ALSA device
+
+def _sd() -> Any:
+    """sounddevice, imported lazily: loading PortAudio probes every ALSA device."""
     with quiet_stderr():
         import sounddevice
 
@@ -34,6 +50,38 @@ def devices() -> list[str]:
     return [d["name"] for d in found if d["max_output_channels"] > 0]
 
 
+def rescan() -> None:
+    """Forget PortAudio's device list and enumerate again (a device was plugged in, or the
+    ALSA configuration changed). Only when no stream is open: it would be closed."""
+    if "sounddevice" not in sys.modules:
+        return
+    sd = sys.modules["sounddevice"]
+    with quiet_stderr():
+        sd._terminate()  # documented by sounddevice as the way to re-scan devices
+        sd._initialize()
+
+
+def probe(rate: int, channels: int, device: str | None) -> str | None:
+    """Why PortAudio cannot play ``rate`` / ``channels`` on ``device``, or None when it can."""
+    try:
+        sd = _sd()
+    except (OSError, ImportError) as exc:
+        return f"PortAudio is not available ({exc}); {INSTALL}"
+    try:
+        with quiet_stderr():
+            sd.check_output_settings(
+                device=_device(device), channels=channels, dtype="float32", samplerate=rate
+            )
+    except Exception as exc:  # PortAudioError, ValueError: no such device
+        return f"PortAudio cannot play on {device or 'the default device'}: {exc}"
+    return None
+
+
+def _device(device: str | None) -> int | str | None:
+    """A device index given as digits, else a (sub)string of its name, as sounddevice takes."""
+    return int(device) if device is not None and device.isdigit() else device
+
+
 class PortAudioOutput:
     name = "portaudio"
 
@@ -44,31 +92,19 @@ class PortAudioOutput:
         self.channels = channels
         self.device = device
         self.block = block
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
         self.underruns = 0
         self._pulled = 0
+        self._dac = (0, 0.0, 0.0)  # (frames pulled before the last callback, its DAC time, now)
+        self._stopping = False
         self._done = threading.Event()
         try:
-            sd = _sd()
+            self._sd = _sd()
         except (OSError, ImportError) as exc:
-            raise OutputError(
-                f"PortAudio is not available ({exc}); install it: sudo apt install libportaudio2"
-            ) from None
-        self._sd = sd
-        self._stream = None
+            raise OutputError(f"PortAudio is not available ({exc}); {INSTALL}") from None
+        self._stream: Any = None
 
     def start(self, pull: Pull) -> None:
-        def callback(outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
-            if getattr(status, "output_underflow", False):
-                self.underruns += 1
-            try:
-                outdata[:] = pull(frames)
-                self._pulled += frames
-            except BaseException as exc:  # never raise into PortAudio
-                outdata.fill(0)
-                self.error = exc
-                raise self._sd.CallbackStop from None
-
         try:
             with quiet_stderr():
                 self._stream = self._sd.OutputStream(
@@ -76,16 +112,39 @@ class PortAudioOutput:
                     channels=self.channels,
                     dtype="float32",
                     blocksize=self.block,
-                    device=self.device,
-                    callback=callback,
-                    finished_callback=self._done.set,
+                    latency=LATENCY,
+                    device=_device(self.device),
+                    callback=self._callback(pull),
+                    finished_callback=self._finished,
                 )
                 self._stream.start()
         except Exception as exc:  # PortAudioError, ValueError for a bad device
             raise OutputError(
-                f"cannot open PortAudio output {self.device or 'default'}: {exc}"
+                f"cannot open PortAudio output {self.device or 'default'}: {exc}; "
+                "see `relaxplayer outputs` for devices"
             ) from None
         self.name = f"portaudio ({self._device_name()})"
+
+    def _callback(self, pull: Pull) -> Any:
+        def callback(outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+            if status.output_underflow:
+                self.underruns += 1
+            try:
+                outdata[:] = pull(frames)
+            except Exception as exc:  # never raise into PortAudio: silence, record, stop
+                outdata.fill(0)
+                self.error = exc
+                raise self._sd.CallbackStop from None
+            self._dac = (self._pulled, time_info.outputBufferDacTime, time_info.currentTime)
+            self._pulled += frames
+
+        return callback
+
+    def _finished(self) -> None:
+        """The stream ended: normal after ``stop``, a device failure otherwise."""
+        if not self._stopping and self.error is None:
+            self.error = OutputError("the PortAudio stream stopped by itself (device lost?)")
+        self._done.set()
 
     def _device_name(self) -> str:
         try:
@@ -94,17 +153,30 @@ class PortAudioOutput:
             return "default"
 
     def latency_frames(self) -> int:
+        _, dac, now = self._dac
+        if dac > now > 0:
+            return int((dac - now) * self.rate)
         return int(self._stream.latency * self.rate) if self._stream is not None else 0
 
     def frames_played(self) -> int:
-        return max(self._pulled - self.latency_frames(), 0)
+        pulled_before, dac, _ = self._dac
+        stream = self._stream
+        if stream is None or dac <= 0:  # no timing from this host API: count the latency
+            return max(self._pulled - self.latency_frames(), 0)
+        try:
+            now = stream.time
+        except Exception:
+            return max(self._pulled - self.latency_frames(), 0)
+        heard = pulled_before + int((now - dac) * self.rate)
+        return min(max(heard, 0), self._pulled)
 
     def stop(self, drain: bool = True) -> None:
         if self._stream is None:
             return
+        self._stopping = True
         try:
-            if drain:
-                self._stream.stop()  # waits until pending buffers have been played
+            if drain and self.error is None:
+                self._stream.stop()  # returns when pending buffers have been played
             else:
                 self._stream.abort()
             self._stream.close()

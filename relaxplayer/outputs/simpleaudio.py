@@ -1,34 +1,55 @@
 """``simpleaudio``: kept from the design card, for the systems where it works.
 
-What it can do: play a buffer of 16-bit PCM through ALSA and tell when it is
-done. What it cannot: stream. Each ``play_buffer`` opens the device anew, so
-audio is queued in chunks of a few seconds and there is a short gap between
-chunks (measured about 10-40 ms here). It is unmaintained, and on Python 3.12+
-it crashes after playback, so ``auto`` never picks it there. Prefer
-``portaudio``, which streams gaplessly from a callback.
+What it can do: play one whole buffer of 16-bit PCM through ALSA's default
+device, tell whether it is still playing, wait for it, and stop it.
+
+What it cannot do:
+
+- Stream. Every ``play_buffer`` opens the ALSA device, writes the buffer,
+  drains and closes it. So this output queues audio in chunks of
+  ``CHUNK_SECONDS`` and there is a gap between chunks: the drain, close and
+  reopen. On the test machine's virtual card (PulseAudio null sink) each
+  chunk took about 2 s longer than its length, mostly PulseAudio's drain;
+  on a real card expect tens of milliseconds. Samples are never lost, only
+  separated by silence.
+- Report a position. ``frames_played`` is the chunks finished plus the wall
+  time since the current one started, an estimate.
+- Choose a device, or react quickly: a pause is heard only when the next chunk
+  starts, up to ``CHUNK_SECONDS`` later.
+- Run on Python 3.12+: the unmaintained C extension crashes after playback
+  there, so ``open_output`` refuses it and ``auto`` never picks it.
+
+Prefer ``portaudio``, which streams gaplessly from a callback, or ``alsa``.
+Only this module imports simpleaudio.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import ThreadedOutput, to_int16
 
-CHUNK_SECONDS = 2.0
+CHUNK_SECONDS = 2.0  # long enough that the gaps are rare, short enough that pause is bearable
 
 
-def usable() -> bool:
+def unusable() -> str | None:
+    """Why simpleaudio cannot be used here, or None when it can."""
     if sys.version_info >= (3, 12):
-        return False
+        return "simpleaudio crashes on Python 3.12 and newer; use portaudio or alsa"
     try:
         import simpleaudio  # noqa: F401
     except ImportError:
-        return False
-    return True
+        return "simpleaudio is not installed (pip install simpleaudio; needs libasound2-dev)"
+    return None
+
+
+def usable() -> bool:
+    return unusable() is None
 
 
 class SimpleAudioOutput(ThreadedOutput):
@@ -36,34 +57,39 @@ class SimpleAudioOutput(ThreadedOutput):
 
     def __init__(self, rate: int, channels: int) -> None:
         super().__init__(rate, channels, block=int(CHUNK_SECONDS * rate))
-        self._play = None
+        self._play: Any = None
         self._chunk_start = 0.0
 
     def _open(self) -> None:
-        if sys.version_info >= (3, 12):
-            raise OutputError(
-                "simpleaudio crashes on Python 3.12 and newer; use --output portaudio or alsa"
-            )
-        try:
-            import simpleaudio
-        except ImportError:
-            raise OutputError("simpleaudio is not installed (pip install simpleaudio)") from None
+        if why := unusable():
+            raise OutputError(why)
+        import simpleaudio
+
         self._sa = simpleaudio
 
     def _write(self, block: np.ndarray) -> None:
-        play = self._sa.play_buffer(to_int16(block).tobytes(), self.channels, 2, self.rate)
+        data = to_int16(block).tobytes()
+        try:
+            play = self._sa.play_buffer(data, self.channels, 2, self.rate)
+        except Exception as exc:  # simpleaudio._simpleaudio.SimpleaudioError
+            raise OutputError(f"simpleaudio cannot play: {exc}") from None
         self._play, self._chunk_start = play, time.monotonic()
         play.wait_done()
 
     def frames_played(self) -> int:
         """Whole chunks played, plus the elapsed part of the one playing (its clock is hidden)."""
-        if self._play is None or not self._play.is_playing():
+        play = self._play
+        if play is None or not play.is_playing():
             return self._written
         heard = int((time.monotonic() - self._chunk_start) * self.rate)
-        return self._written + min(heard, self.block)
+        return self._written + min(heard, self.block - 1)  # whole only once wait_done returns
 
     def latency_frames(self) -> int:
         return self.block
+
+    def _interrupt(self) -> None:
+        if self._play is not None:
+            self._play.stop()
 
     def _close(self, drain: bool) -> None:
         if self._play is not None and not drain:

@@ -1,4 +1,9 @@
-"""Every output, through the real ALSA path into the virtual sound card where it goes there."""
+"""Every output, through the real ALSA path into the virtual sound card where it goes there.
+
+What reaches ALSA is captured by the card's ``file`` plugin, so "what was
+played" is compared sample for sample with what was pulled; pacing is checked
+against the wall clock.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +18,24 @@ import pytest
 import soundfile as sf
 
 from relaxplayer.errors import OutputError
-from relaxplayer.outputs import available_outputs, open_output
-from relaxplayer.outputs.base import to_int16
+from relaxplayer.outputs import NAMES, available_outputs, open_output
+from relaxplayer.outputs.base import Output, to_int16
+
+from .conftest import VirtualCard
 
 RATE = 44100
 SECONDS = 2.0
 
 
-def signal() -> np.ndarray:
-    """Seeded noise with a chirp: easy to align, impossible to match by accident."""
+def signal(seconds: float = SECONDS) -> np.ndarray:
+    """Seeded noise over a chirp at 0.3 peak: easy to align, impossible to match by accident."""
     rng = np.random.default_rng(7)
-    n = int(SECONDS * RATE)
+    n = int(seconds * RATE)
     t = np.arange(n) / RATE
     chirp = 0.2 * np.sin(2 * np.pi * (200 + 400 * t) * t)
-    x = np.stack(
-        [chirp + 0.1 * rng.standard_normal(n), chirp - 0.1 * rng.standard_normal(n)], axis=1
-    )
-    x[0] = 0.25  # a distinct first frame to find
+    noise = np.clip(0.03 * rng.standard_normal((n, 2)), -0.1, 0.1)
+    x = chirp[:, None] + noise * [1, -1]
+    x[0] = 0.25  # a distinct first frame: no backend's leading silence can look like it
     return x.astype(np.float32)
 
 
@@ -51,35 +57,46 @@ class Feeder:
         return out
 
 
-def play(spec: str, data: np.ndarray) -> tuple[float, object]:
-    """Play ``data`` through an output, returning wall seconds until it was heard, and the output."""
-    output = open_output(spec, RATE, 2)
-    feeder = Feeder(data)
-    start = time.monotonic()
-    output.start(feeder)
-    deadline = start + 20
-    while (
-        output.frames_played() < len(data) and time.monotonic() < deadline and output.error is None
-    ):
-        time.sleep(0.02)
-    elapsed = time.monotonic() - start
-    output.stop(drain=True)
-    assert output.error is None
-    return elapsed, output
+class Run:
+    """One play-through: wall seconds until the last frame was heard, and the audio clock's
+    readings ``(wall seconds, frames_played)`` taken every 10 ms on the way."""
+
+    def __init__(self, output: Output, data: np.ndarray, drain: bool = True) -> None:
+        self.output = output
+        self.clock: list[tuple[float, int]] = []
+        start = time.monotonic()
+        output.start(Feeder(data))
+        while output.error is None and time.monotonic() < start + 15:
+            self.clock.append((time.monotonic() - start, output.frames_played()))
+            if self.clock[-1][1] >= len(data):
+                break
+            time.sleep(0.01)
+        self.heard = time.monotonic() - start
+        self.latency = output.latency_frames()
+        output.stop(drain=drain)
+        assert output.error is None, output.error
+
+    def rate_ratio(self, lo: int, hi: int) -> float:
+        """Slope of frames_played against wall time between frames lo and hi, over RATE."""
+        pts = np.array([(t, f) for t, f in self.clock if lo <= f <= hi])
+        slope = np.polyfit(pts[:, 0], pts[:, 1], 1)[0]
+        return float(slope / RATE)
 
 
-def captured(dtype: str) -> np.ndarray:
-    raw = Path(os.environ["AUDIO_CAPTURE"]).read_bytes()
-    return np.frombuffer(raw, dtype=dtype).reshape(-1, 2)
+def captured(card: VirtualCard, dtype: str, expected_frames: int) -> np.ndarray:
+    """The capture, once its writer (a ``cat`` the plugin spawned) has caught up."""
+    deadline = time.monotonic() + 3
+    size = -1
+    while time.monotonic() < deadline:
+        now = card.capture.stat().st_size if card.capture.exists() else 0
+        if now == size and now >= expected_frames * 2 * np.dtype(dtype).itemsize:
+            break
+        size = now
+        time.sleep(0.1)
+    return np.frombuffer(card.capture.read_bytes(), dtype=dtype).reshape(-1, 2)
 
 
-def align(capture: np.ndarray, expected: np.ndarray) -> int:
-    """Offset of ``expected`` in ``capture``: leading silence some backends add."""
-    nonzero = np.flatnonzero(np.abs(capture[:, 0]) > 0)
-    assert nonzero.size, "nothing was captured"
-    return int(nonzero[0])
-
-
+# (spec, sample format the backend opens ALSA with)
 BACKENDS = [("portaudio", "<f4"), ("alsa", "<i2")]
 if sys.version_info < (3, 12):
     BACKENDS.append(("simpleaudio", "<i2"))
@@ -87,84 +104,188 @@ if sys.version_info < (3, 12):
 
 @pytest.mark.audio
 @pytest.mark.parametrize(("spec", "dtype"), BACKENDS)
-def test_alsa_path_is_paced_and_sample_exact(spec: str, dtype: str) -> None:
-    Path(os.environ["AUDIO_CAPTURE"]).unlink(missing_ok=True)
+def test_alsa_path_is_paced_and_sample_exact(
+    virtual_card: VirtualCard, spec: str, dtype: str
+) -> None:
+    virtual_card.reset()
     data = signal()
-    elapsed, _ = play(spec, data)
-    assert elapsed >= SECONDS * 0.9, f"{spec} played {SECONDS}s in {elapsed:.2f}s: not paced"
-    capture = captured(dtype)
+    run = Run(open_output(spec, RATE, 2), data, drain=spec != "simpleaudio")
+
+    assert run.heard >= 0.95 * SECONDS, f"{spec}: {SECONDS} s heard after {run.heard:.2f} s"
+    assert run.heard < SECONDS + 0.5
+    if spec != "simpleaudio":  # its clock is the wall clock: nothing to check
+        ratio = run.rate_ratio(RATE // 4, len(data) - RATE // 4)
+        assert 0.97 < ratio < 1.03, f"{spec}: audio clock runs at {ratio:.3f} x real time"
+        assert 0 < run.latency < 0.3 * RATE
+
+    capture = captured(virtual_card, dtype, len(data))
     expected = data if dtype == "<f4" else to_int16(data)
-    offset = align(capture, expected)
-    got = capture[offset : offset + len(expected)]
-    assert got.shape == expected.shape
-    if spec == "simpleaudio":  # chunked: exact samples, but chunks may be separated by gaps
-        assert np.array_equal(got[:RATE], expected[:RATE])
-    else:
-        assert np.array_equal(got, expected)
+    offset = int(np.flatnonzero(np.any(capture != 0, axis=1))[0])
+    assert offset < 0.2 * RATE, f"{spec}: {offset} frames of leading silence"
+    assert np.array_equal(capture[offset : offset + len(data)], expected)
+    print(
+        f"\n{spec}: heard {run.heard:.3f} s, leading silence {offset} frames, "
+        f"latency {run.latency} frames"
+    )
 
 
 @pytest.mark.audio
-def test_auto_picks_portaudio_and_says_so() -> None:
+def test_auto_picks_portaudio_and_says_so(virtual_card: VirtualCard) -> None:
     output = open_output("auto", RATE, 2)
-    assert output.name.startswith("portaudio")
-
-
-def test_null_is_paced_in_real_time() -> None:
-    data = signal()[: RATE // 2]
-    elapsed, _ = play("null", data)
-    assert 0.45 <= elapsed < 1.5
-
-
-def test_file_output_writes_exactly_what_was_pulled(tmp_path: Path) -> None:
-    data = signal()
-    output = open_output(f"file:{tmp_path / 'out.wav'}", RATE, 2)
-    feeder = Feeder(data)
-    output.start(feeder)
-    assert feeder.dry.wait(10)
-    output.stop()
-    written, rate = sf.read(str(tmp_path / "out.wav"), dtype="int16")
-    assert rate == RATE
-    expected = to_int16(data)
-    assert np.array_equal(written[: len(data)], expected)
-
-
-def test_pipe_output_writes_raw_pcm_to_a_fifo(tmp_path: Path) -> None:
-    fifo = tmp_path / "snapfifo"
-    os.mkfifo(fifo)
-    data = signal()[:4096]
-    got = bytearray()
-    reader = threading.Thread(target=lambda: got.extend(fifo.read_bytes()))
-    reader.start()
-    output = open_output(f"pipe:{fifo}", RATE, 2)
-    feeder = Feeder(data)
-    output.start(feeder)
-    assert feeder.dry.wait(10)
-    output.stop()
-    reader.join(5)
-    assert bytes(got[: len(data) * 4]) == to_int16(data).tobytes()
-
-
-def test_unknown_output_lists_the_choices() -> None:
-    with pytest.raises(
-        OutputError, match=r"unknown output 'jack'; choose one of: auto, portaudio, alsa"
-    ):
-        open_output("jack", RATE, 2)
-
-
-def test_available_outputs_lists_every_backend() -> None:
-    names = [o.name for o in available_outputs()]
-    assert names == ["portaudio", "alsa", "simpleaudio", "pipe", "file:PATH", "null"]
+    assert output.name == "portaudio"
+    run = Run(output, signal(0.3))
+    assert run.output.name == "portaudio (default)"
 
 
 @pytest.mark.audio
-def test_a_dying_player_process_is_reported_as_an_error() -> None:
+def test_auto_says_why_each_output_failed_and_what_to_install(virtual_card: VirtualCard) -> None:
+    with pytest.raises(OutputError) as caught:
+        open_output("auto", RATE, 2, device="no_such_pcm")
+    message = str(caught.value)
+    assert message.startswith("no audio output works here (portaudio: PortAudio cannot play on")
+    assert "alsa: aplay cannot open no_such_pcm: " in message
+    assert "sudo apt install libportaudio2" in message
+
+
+@pytest.mark.audio
+def test_portaudio_reports_a_bad_device_when_starting(virtual_card: VirtualCard) -> None:
+    output = open_output("portaudio", RATE, 2, device="no_such_device")
+    with pytest.raises(OutputError, match="cannot open PortAudio output no_such_device"):
+        output.start(Feeder(signal(0.1)))
+
+
+@pytest.mark.audio
+def test_portaudio_callback_never_raises_it_records_and_stops(virtual_card: VirtualCard) -> None:
+    calls = 0
+
+    def failing(n: int) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise RuntimeError("mixer bug")
+        return np.zeros((n, 2), np.float32)
+
+    output = open_output("portaudio", RATE, 2)
+    output.start(failing)
+    deadline = time.monotonic() + 3
+    while output.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    output.stop(drain=False)
+    assert isinstance(output.error, RuntimeError)
+    assert calls == 5  # stopped at the failure: no more pulls
+
+
+@pytest.mark.audio
+def test_a_dying_aplay_is_reported_as_an_error(virtual_card: VirtualCard) -> None:
     output = open_output("alsa", RATE, 2)
     output.start(Feeder(np.zeros((RATE * 30, 2), np.float32)))
     time.sleep(0.3)
     output._proc.kill()  # the device "disappears"
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 3
     while output.error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.01)
     output.stop(drain=False)
     assert isinstance(output.error, OutputError)
-    assert "the audio player exited" in str(output.error)
+    assert str(output.error).startswith("the audio player exited (exit status -9)")
+
+
+@pytest.mark.audio
+def test_alsa_stops_at_once_without_draining(virtual_card: VirtualCard) -> None:
+    output = open_output("alsa", RATE, 2)
+    output.start(Feeder(signal()))
+    time.sleep(0.3)
+    start = time.monotonic()
+    output.stop(drain=False)
+    assert time.monotonic() - start < 0.3
+    assert output.error is None
+
+
+def test_null_is_paced_in_real_time() -> None:
+    data = signal(0.5)
+    run = Run(open_output("null", RATE, 2), data)
+    assert 0.49 <= run.heard < 0.6
+    assert 0.98 < run.rate_ratio(RATE // 20, len(data)) < 1.02
+    assert run.latency <= 1024
+
+
+def finish(output: Output, data: np.ndarray) -> Feeder:
+    """Run an unpaced output until it has pulled all of ``data``."""
+    feeder = Feeder(data)
+    output.start(feeder)
+    assert feeder.dry.wait(10)
+    output.stop()
+    assert output.error is None
+    return feeder
+
+
+def test_file_output_writes_exactly_the_frames_pulled(tmp_path: Path) -> None:
+    data = signal(0.5)
+    feeder = finish(open_output(f"file:{tmp_path / 'out.wav'}", RATE, 2), data)
+    written, rate = sf.read(str(tmp_path / "out.wav"), dtype="int16")
+    assert rate == RATE
+    assert len(written) == feeder.pos  # every pulled frame, whole blocks
+    assert np.array_equal(written[: len(data)], to_int16(data))
+    assert not written[len(data) :].any()
+
+
+def test_pipe_output_writes_exact_bytes_to_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "snapfifo"
+    os.mkfifo(fifo)
+    data = signal(0.2)
+    got = bytearray()
+    reader = threading.Thread(target=lambda: got.extend(fifo.read_bytes()))
+    reader.start()
+    feeder = finish(open_output(f"pipe:{fifo}", RATE, 2), data)
+    reader.join(5)
+    assert len(got) == feeder.pos * 4
+    assert bytes(got[: len(data) * 4]) == to_int16(data).tobytes()
+
+
+def test_pipe_output_says_when_nobody_reads_the_fifo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaxplayer.outputs import pipe
+
+    monkeypatch.setattr(pipe, "READER_WAIT", 0.1)
+    fifo = tmp_path / "snapfifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match=f"nothing reads the FIFO {fifo}; start its reader"):
+        open_output(f"pipe:{fifo}", RATE, 2).start(Feeder(signal(0.1)))
+
+
+@pytest.mark.parametrize("spec", ["jack", "file", "null:x", "portaudio:hw0"])
+def test_an_unknown_output_lists_the_choices(spec: str) -> None:
+    with pytest.raises(OutputError) as caught:
+        open_output(spec, RATE, 2)
+    assert str(caught.value) == f"unknown output {spec!r}; choose one of: " + ", ".join(NAMES)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="simpleaudio works before 3.12")
+def test_simpleaudio_is_refused_on_python_312_and_later() -> None:
+    with pytest.raises(OutputError, match=r"simpleaudio crashes on Python 3\.12 and newer"):
+        open_output("simpleaudio", RATE, 2)
+
+
+@pytest.mark.audio
+def test_available_outputs_lists_every_backend_with_devices(virtual_card: VirtualCard) -> None:
+    infos = {o.name: o for o in available_outputs()}
+    assert list(infos) == ["portaudio", "alsa", "simpleaudio", "pipe", "file:PATH", "null"]
+    assert infos["portaudio"].ok and "default" in infos["portaudio"].devices
+    assert infos["alsa"].ok and "fastnull" in infos["alsa"].devices
+    assert infos["simpleaudio"].ok == (sys.version_info < (3, 12))
+    assert all(infos[name].ok for name in ("pipe", "file:PATH", "null"))
+
+
+def test_int16_conversion_rounds_and_never_wraps() -> None:
+    x = np.array([[0.0, 1.0], [-1.0, 1.5], [-1.5, 0.5 / 32767], [-0.49 / 32767, 0.2]], np.float32)
+    assert to_int16(x).tolist() == [[0, 32767], [-32767, 32767], [-32768, 0], [0, 6553]]
+    assert to_int16(x).dtype == np.dtype("<i2")
+
+
+def test_tpdf_dither_keeps_what_rounding_would_lose() -> None:
+    quiet = np.full((200_000, 1), 0.3 / 32767, np.float32)  # a third of one step
+    assert not to_int16(quiet).any()
+    dithered = to_int16(quiet, np.random.default_rng(1)).astype(np.float64)
+    assert abs(dithered.mean() - 0.3) < 0.01  # the average follows the signal
+    assert 0.45 < dithered.std() < 0.55  # TPDF: total error 1/4 LSB^2, whatever the signal
