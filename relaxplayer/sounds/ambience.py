@@ -1,114 +1,230 @@
 """Built-in ambience beds, synthesized as exactly periodic stereo loops.
 
-Every bed is made in the frequency domain (shaped random spectrum -> inverse
-FFT), which makes it periodic by construction: the last sample flows into the
-first with no seam, so a loop of a few tens of seconds can play for hours.
-Slow modulations (ocean swells) use periods that divide the loop length for
-the same reason. Work is in float32/complex64 to keep memory small on a Pi.
+Every noise is made in the frequency domain (a shaped random spectrum, then an
+inverse real FFT), which makes it periodic by construction: the last sample
+flows into the first with no seam, so a loop of a few tens of seconds can play
+for hours. Everything laid on top is periodic too: rain droplets that run off
+the end wrap round to the start, and ocean swells are built on a circle of the
+loop's length. Work is in float32/complex64, and random bins are drawn only
+where a band has energy, to keep time and memory small on a Raspberry Pi.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-AMBIENCE_SECONDS = {"ocean": 48.0, "rain": 30.0}
+from relaxplayer.sounds.tones import ramp
+
+NAMES = ("rain", "ocean", "pink-noise", "brown-noise", "white-noise")  # == model.AMBIENCES
 DEFAULT_SECONDS = 30.0
-TARGET_RMS = 0.1  # -20 dBFS before the session's volume
-NAMES = ("rain", "ocean", "pink-noise", "brown-noise", "white-noise")
+# Longer loops where a shorter one would be heard repeating: six waves of 6-10 s.
+AMBIENCE_SECONDS = {"ocean": 48.0}
+TARGET_RMS = 0.1  # -20 dBFS over both channels, before the session's volume
+KNEE = 0.5  # -6 dBFS: above this, peaks are rounded off smoothly ...
+MAX_PEAK = 0.7  # -3 dBFS: ... and never reach this
+VERSION = 2  # bump when the synthesis changes, so loops cached by the mixer are made again
+_ROLL_OFF = 4.0  # a band's gain is -48 dB at 4x its corner: no random bins drawn beyond
 
 
 def make_loop(name: str, rate: int, seconds: float | None = None, seed: int = 0) -> np.ndarray:
-    """Stereo float32 ``(n, 2)`` loop of ambience ``name``, RMS ``TARGET_RMS``, no DC."""
+    """Stereo float32 ``(n, 2)`` loop of ambience ``name``, seamless when repeated.
+
+    ``seconds`` defaults to ``AMBIENCE_SECONDS.get(name, DEFAULT_SECONDS)``;
+    ``n`` is that many frames at ``rate`` Hz, rounded down to even. The loop has
+    zero mean, RMS ``TARGET_RMS`` (-20 dBFS) and peak below ``MAX_PEAK``;
+    the same ``seed`` gives the same samples. Raises ``ValueError`` for an
+    unknown name or a loop shorter than one second.
+    """
     if name not in NAMES:
         raise ValueError(f"unknown ambience {name!r}; expected one of {', '.join(NAMES)}")
-    seconds = seconds or AMBIENCE_SECONDS.get(name, DEFAULT_SECONDS)
-    n = int(seconds * rate) & ~1  # even length keeps rfft/irfft symmetric
+    seconds = AMBIENCE_SECONDS.get(name, DEFAULT_SECONDS) if seconds is None else seconds
+    if seconds < 1.0:
+        raise ValueError(f"an ambience loop must be at least 1 s long, got {seconds} s")
+    n = int(seconds * rate) & ~1  # even length keeps rfft/irfft exact inverses
     rng = np.random.default_rng(seed)
-    make = {
-        "white-noise": lambda: _colored(rng, n, rate, 0.0),
-        "pink-noise": lambda: _colored(rng, n, rate, 0.5),
-        "brown-noise": lambda: _colored(rng, n, rate, 1.0),
+    makers: dict[str, Callable[[], np.ndarray]] = {
+        "white-noise": lambda: _noise_bed(rng, n, rate, 0.0),
+        "pink-noise": lambda: _noise_bed(rng, n, rate, 0.5),
+        "brown-noise": lambda: _noise_bed(rng, n, rate, 1.0),
         "rain": lambda: _rain(rng, n, rate),
         "ocean": lambda: _ocean(rng, n, rate),
-    }[name]
-    left, right = make(), make()
-    if name.endswith("noise"):  # mostly centred image, a little width
-        left, right = 0.8 * left + 0.2 * right, 0.2 * left + 0.8 * right
-    out = np.stack([left, right], axis=1).astype(np.float32)
+    }
+    return _level(np.asarray(makers[name](), dtype=np.float32))  # float64 FFTs on NumPy 1.x
+
+
+def _level(out: np.ndarray) -> np.ndarray:
+    """Remove any DC, set RMS to ``TARGET_RMS``, and round off the rare peaks above ``KNEE``.
+
+    Noise has no hard peak: at -20 dBFS RMS a few samples in a million reach
+    -4 dBFS, more in an ocean swell. A smooth tanh knee bends only those, so no
+    sample exceeds ``MAX_PEAK`` while the level stays where it should be. It
+    is applied sample by sample, so the loop stays seamless.
+    """
     out -= out.mean(axis=0, keepdims=True)
-    out *= np.float32(TARGET_RMS / float(np.sqrt(np.mean(out**2))))
+    out *= np.float32(TARGET_RMS / np.sqrt(np.mean(np.square(out, dtype=np.float64))))
+    over = np.abs(out) > KNEE
+    if over.any():
+        x = out[over]
+        room = np.float32(MAX_PEAK - KNEE)
+        out[over] = np.sign(x) * (KNEE + room * np.tanh((np.abs(x) - KNEE) / room))
+        out -= out.mean(axis=0, keepdims=True)
     return out
 
 
-def _spectrum(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Random complex spectrum (Gaussian), i.e. white noise in the frequency domain."""
-    bins = n // 2 + 1
-    spec = (
-        rng.standard_normal(bins, dtype=np.float32)
-        + 1j * rng.standard_normal(bins, dtype=np.float32)
-    ).astype(np.complex64)
-    spec[0] = 0  # no DC
-    return spec
-
-
-def _shape(
-    n: int, rate: int, slope: float, low: float = 20.0, high: float | None = None
-) -> np.ndarray:
-    """Amplitude per rfft bin: 1/f**slope, gently band-limited to [low, high] Hz."""
-    f = np.fft.rfftfreq(n, 1.0 / rate).astype(np.float32)
-    f[0] = 1.0
-    gain = f ** np.float32(-slope)
-    gain *= 1.0 / (1.0 + (low / f) ** 4)  # 4th-order-like high-pass: no rumble or DC drift
-    if high is not None:
-        gain *= 1.0 / (1.0 + (f / high) ** 4)
-    gain[0] = 0.0
-    return gain
-
-
-def _colored(
+def _band(
     rng: np.random.Generator,
     n: int,
     rate: int,
     slope: float,
     low: float = 20.0,
     high: float | None = None,
+    channels: int = 2,
+    width: float = 1.0,
 ) -> np.ndarray:
-    """Periodic noise with power spectrum 1/f**(2*slope): 0 white, 0.5 pink, 1 brown."""
-    spec = _spectrum(rng, n)
-    spec *= _shape(n, rate, slope, low, high)
-    x = np.fft.irfft(spec, n)
-    return x / np.float32(np.sqrt(np.mean(x**2)))
+    """Periodic noise ``(n, channels)``, unit RMS, power spectrum 1/f**(2*slope) in [low, high] Hz.
+
+    ``slope`` 0 is white, 0.5 pink (-3 dB/octave), 1 brown (-6 dB/octave).
+    The band edges are gentle fourth-order-like slopes; below ``low`` there is
+    no rumble and no DC drift. ``width`` 0 makes the channels identical, 1
+    independent; in between they share a common part.
+    """
+    bins = n // 2 + 1
+    top = bins if high is None else min(bins, int(_ROLL_OFF * high * n / rate) + 1)
+    f = (np.arange(1, top, dtype=np.float32) * np.float32(rate / n))[:, None]
+    gain = f ** np.float32(-slope) / (1 + (np.float32(low) / f) ** 4)
+    if high is not None:
+        gain /= 1 + (f / np.float32(high)) ** 4
+    spec = np.zeros((bins, channels), dtype=np.complex64)
+    spec[1:top] = _random_bins(rng, top - 1, channels, width) * gain
+    return _unit(np.fft.irfft(spec, n, axis=0))
+
+
+def _random_bins(rng: np.random.Generator, count: int, channels: int, width: float) -> np.ndarray:
+    """Complex Gaussian bins ``(count, channels)``; ``width`` blends in independent parts."""
+
+    def draw(k: int) -> np.ndarray:
+        # pairs of float32 normals viewed as complex64: no copy, no float64 detour
+        return rng.standard_normal((count, 2 * k), dtype=np.float32).view(np.complex64)
+
+    if width >= 1.0 or channels == 1:
+        return draw(channels)
+    bins = draw(channels)
+    bins *= np.float32(width)
+    bins += np.float32(np.sqrt(1 - width**2)) * draw(1)
+    return bins
+
+
+def _noise_bed(rng: np.random.Generator, n: int, rate: int, slope: float) -> np.ndarray:
+    """A coloured noise, mostly centred with a little width (channels correlate about 0.5)."""
+    return _band(rng, n, rate, slope, width=0.85)
 
 
 def _rain(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
-    """A soft bed of rain hiss plus many small droplets, all periodic in ``n``."""
-    bed = _colored(rng, n, rate, 0.35, low=300.0, high=min(7000.0, rate * 0.4))
-    # Droplets: a sparse impulse train circularly convolved with a short decaying tick.
-    drops = np.zeros(n, dtype=np.float32)
-    count = int(n / rate * 60)
-    at = rng.integers(0, n, count)
-    drops[at] = rng.uniform(0.2, 1.0, count).astype(np.float32) * rng.choice([-1, 1], count)
-    k = int(0.012 * rate)
-    t = np.arange(k) / rate
-    tick = np.zeros(n, dtype=np.float32)
-    tick[:k] = np.sin(2 * np.pi * min(2600.0, rate * 0.3) * t) * np.exp(-t / 0.003)
-    spec = np.fft.rfft(drops) * np.fft.rfft(tick)
-    spec *= _shape(n, rate, 0.0, low=800.0, high=min(6000.0, rate * 0.4))
-    droplets = np.fft.irfft(spec, n)
-    droplets /= np.float32(np.sqrt(np.mean(droplets**2)) + 1e-12)
-    return 0.8 * bed + 0.35 * droplets
+    """A soft, wide bed of rain hiss with many small droplets over it, all periodic in ``n``."""
+    high = min(6000.0, 0.4 * rate)
+    bed = _band(rng, n, rate, 0.5, low=150.0, high=high, width=0.9)
+    near = _droplets(rng, n, rate, per_second=25.0, seconds=0.02, decay=(0.003, 0.008))
+    far = _droplets(rng, n, rate, per_second=160.0, seconds=0.008, decay=(0.0015, 0.003))
+    bed += 0.35 * _unit(near + 0.5 * far)
+    return bed
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """``x`` scaled in place to RMS 1."""
+    x *= np.float32(1 / np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return x
+
+
+def _droplets(
+    rng: np.random.Generator,
+    n: int,
+    rate: int,
+    per_second: float,
+    seconds: float,
+    decay: tuple[float, float],
+) -> np.ndarray:
+    """Random droplet pings ``(n, 2)``: short decaying sines with a slight upward chirp.
+
+    A drop hitting water rings like a small bubble (a damped sine near 1-4 kHz
+    whose pitch rises as it shrinks). Each drop gets its own pitch, decay,
+    level and side; raised-cosine edges keep each one from clicking, and drops that run past the end wrap round to the start.
+    """
+    k = max(int(seconds * rate), 2)
+    count = int(per_second * n / rate)
+    t = np.arange(k, dtype=np.float32) / np.float32(rate)
+    top = min(4200.0, 0.35 * rate)
+    f0 = np.exp(rng.uniform(np.log(1200.0), np.log(top), (count, 1))).astype(np.float32)
+    tau = rng.uniform(*decay, (count, 1)).astype(np.float32)
+    chirp = (rng.uniform(0.0, 0.3, (count, 1)) / seconds).astype(np.float32)  # pitch rise per s
+    amp = (rng.uniform(0.1, 1.0, (count, 1)) ** 3).astype(np.float32)  # many faint, few loud
+    pings = np.sin(np.float32(2 * np.pi) * f0 * (t + np.float32(0.5) * chirp * t**2))
+    pings *= amp * np.exp(-t / tau)
+    ramp(pings.T, rate, 0.0003, 0.3 * seconds)  # no click at either end of a drop
+    start = rng.integers(0, n, count)
+    pan = rng.uniform(0.15, 0.85, count).astype(np.float32)  # fraction to the right
+    at = ((start[:, None] + np.arange(k)) % n).ravel()
+    out = np.empty((n, 2), dtype=np.float32)
+    out[:, 0] = np.bincount(at, weights=(pings * np.sqrt(1 - pan)[:, None]).ravel(), minlength=n)
+    out[:, 1] = np.bincount(at, weights=(pings * np.sqrt(pan)[:, None]).ravel(), minlength=n)
+    return out
 
 
 def _ocean(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
-    """Waves: deep noise and bright foam, swelling and receding with several periods."""
-    deep = _colored(rng, n, rate, 0.9, low=40.0, high=900.0)
-    foam = _colored(rng, n, rate, 0.4, low=300.0, high=min(6000.0, rate * 0.4))
-    t = np.arange(n, dtype=np.float32) / np.float32(n)  # 0..1 over the loop
-    cycles = rng.choice([4, 5, 6], 2, replace=False)  # wave periods dividing the loop
-    offset = rng.uniform(0, 1, 2).astype(np.float32)
-    swell = np.zeros(n, dtype=np.float32)
-    for c, o in zip(cycles, offset, strict=True):
-        swell += (0.5 - 0.5 * np.cos(2 * np.pi * (c * t + o))) ** 2
-    swell /= swell.max()
-    level = 0.25 + 0.75 * swell
-    return deep * level + 0.6 * foam * swell**2
+    """Waves: deep roar and bright wash, swelling and receding, on a circle of ``n`` frames.
+
+    The deep band follows each wave's level; the bright wash follows its
+    square, so a wave brightens as it breaks and dulls as it draws back. The
+    right channel hears the same waves a moment later, as along a shore.
+    """
+    swell = _swells(rng, n, rate)
+    deep = _band(rng, n, rate, 0.9, low=35.0, high=900.0, width=0.55)
+    wash = _band(rng, n, rate, 0.4, low=400.0, high=min(6000.0, 0.4 * rate), width=0.55)
+    deep *= 0.3 + 0.7 * swell
+    wash *= 0.7 * swell**2
+    deep += wash
+    return deep
+
+
+def _swells(rng: np.random.Generator, n: int, rate: int, hop: float = 0.05) -> np.ndarray:
+    """Wave envelopes ``(n, 2)`` in [0, 1], periodic in ``n``: one wave every 6-10 s.
+
+    Waves of slightly different lengths, sizes and shapes are laid end to end
+    round the loop (so every wave period divides its length), drawn at a
+    control rate of one point per ``hop`` seconds, smoothed, and interpolated.
+    """
+    m = max(int(n / rate / hop), 16)  # control points round the loop
+    waves = max(round(n / rate / 8.0), 2)
+    lengths = rng.uniform(0.75, 1.25, waves)
+    lengths *= m / lengths.sum()
+    crests = rng.uniform(0, m) + np.cumsum(lengths)
+    size = rng.uniform(0.6, 1.0, waves)
+    rise = rng.uniform(0.45, 0.65, waves)  # share of the wave spent building
+    j = np.arange(m)
+    env = np.zeros(m)
+    for crest, length, a, r in zip(crests, lengths, size, rise, strict=True):
+        u = ((j - crest + m / 2) % m - m / 2) / length  # wave-lengths from this crest
+        build = np.cos(0.5 * np.pi * np.clip(u / r, -1, 0)) ** 2
+        draw_back = np.exp(-np.clip(u, 0, None) / (0.3 * (1 - r)))
+        env += a * np.where(u < 0, build, draw_back)
+    env = _smooth_circular(env, int(0.6 / hop))
+    env /= env.max()
+    lag = max(int(rng.uniform(0.2, 0.5) / hop), 1)  # seconds the right side hears it later
+    grid = np.arange(m + 1) * (n / m)
+    frames = np.arange(n)
+    out = np.empty((n, 2), dtype=np.float32)
+    out[:, 0] = np.interp(frames, grid, np.append(env, env[0]))
+    right = np.roll(env, lag)
+    out[:, 1] = np.interp(frames, grid, np.append(right, right[0]))
+    return out
+
+
+def _smooth_circular(x: np.ndarray, width: int) -> np.ndarray:
+    """Moving average of ``width`` points that wraps round: keeps ``x`` periodic."""
+    if width < 2:
+        return x
+    kernel = np.zeros_like(x)
+    kernel[:width] = 1.0 / width
+    out = np.fft.irfft(np.fft.rfft(x) * np.fft.rfft(kernel), len(x))
+    return np.roll(out, -(width // 2))
