@@ -23,7 +23,7 @@ import numpy as np
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import ThreadedOutput, to_int16
 
-BUFFER_SECONDS = 0.1  # aplay --buffer-time, and pacat --latency-msec
+BUFFER_SECONDS = 0.06  # aplay --buffer-time, pacat --latency-msec: with the pipe, ~120 ms ahead
 PIPE_BYTES = 4096
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
 PROBE_SECONDS = 0.2  # aplay fails to open a device well within this
