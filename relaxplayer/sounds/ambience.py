@@ -63,7 +63,7 @@ def _level(out: np.ndarray) -> np.ndarray:
     is applied sample by sample, so the loop stays seamless.
     """
     out -= out.mean(axis=0, keepdims=True)
-    out *= np.float32(TARGET_RMS / np.sqrt(np.mean(np.square(out, dtype=np.float64))))
+    out *= np.float32(TARGET_RMS / _rms(out))
     over = np.abs(out) > KNEE
     if over.any():
         x = out[over]
@@ -97,8 +97,11 @@ def _band(
     if high is not None:
         gain /= 1 + (f / np.float32(high)) ** 4
     spec = np.zeros((bins, channels), dtype=np.complex64)
-    spec[1:top] = _random_bins(rng, top - 1, channels, width) * gain
-    return _unit(np.fft.irfft(spec, n, axis=0))
+    spec[1:top] = _random_bins(rng, top - 1, channels, width)
+    spec[1:top] *= gain
+    x = np.fft.irfft(spec, n, axis=0)
+    del spec  # the spectrum is as big as the noise: free it before the next step
+    return _unit(x)
 
 
 def _random_bins(rng: np.random.Generator, count: int, channels: int, width: float) -> np.ndarray:
@@ -133,8 +136,18 @@ def _rain(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     """``x`` scaled in place to RMS 1."""
-    x *= np.float32(1 / np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    x *= np.float32(1 / _rms(x))
     return x
+
+
+def _rms(x: np.ndarray) -> float:
+    """Root mean square of all of ``x``, summed in float64 a block at a time (no full copy)."""
+    flat = x.reshape(-1)
+    total = sum(
+        float(np.dot(block, block))
+        for block in (flat[i : i + 65536].astype(np.float64) for i in range(0, flat.size, 65536))
+    )
+    return float(np.sqrt(total / flat.size))
 
 
 def _droplets(
@@ -149,25 +162,33 @@ def _droplets(
 
     A drop hitting water rings like a small bubble (a damped sine near 1-4 kHz
     whose pitch rises as it shrinks). Each drop gets its own pitch, decay,
-    level and side; raised-cosine edges keep each one from clicking, and drops that run past the end wrap round to the start.
+    level and side; raised-cosine edges keep each one from clicking, and drops
+    that run past the end wrap round to the start. Drops are drawn all at once
+    (so the seed alone decides them) and rendered a few hundred at a time to
+    keep memory small.
     """
     k = max(int(seconds * rate), 2)
     count = int(per_second * n / rate)
-    t = np.arange(k, dtype=np.float32) / np.float32(rate)
     top = min(4200.0, 0.35 * rate)
     f0 = np.exp(rng.uniform(np.log(1200.0), np.log(top), (count, 1))).astype(np.float32)
     tau = rng.uniform(*decay, (count, 1)).astype(np.float32)
     chirp = (rng.uniform(0.0, 0.3, (count, 1)) / seconds).astype(np.float32)  # pitch rise per s
     amp = (rng.uniform(0.1, 1.0, (count, 1)) ** 3).astype(np.float32)  # many faint, few loud
-    pings = np.sin(np.float32(2 * np.pi) * f0 * (t + np.float32(0.5) * chirp * t**2))
-    pings *= amp * np.exp(-t / tau)
-    ramp(pings.T, rate, 0.0003, 0.3 * seconds)  # no click at either end of a drop
-    start = rng.integers(0, n, count)
-    pan = rng.uniform(0.15, 0.85, count).astype(np.float32)  # fraction to the right
-    at = ((start[:, None] + np.arange(k)) % n).ravel()
-    out = np.empty((n, 2), dtype=np.float32)
-    out[:, 0] = np.bincount(at, weights=(pings * np.sqrt(1 - pan)[:, None]).ravel(), minlength=n)
-    out[:, 1] = np.bincount(at, weights=(pings * np.sqrt(pan)[:, None]).ravel(), minlength=n)
+    start = rng.integers(0, n, (count, 1))
+    pan = rng.uniform(0.15, 0.85, (count, 1)).astype(np.float32)  # share to the right
+    gains = np.hstack([np.sqrt(1 - pan), np.sqrt(pan)])  # equal power
+    t = np.arange(k, dtype=np.float32) / np.float32(rate)
+    out = np.zeros((n, 2), dtype=np.float32)
+    for lo in range(0, count, 256):
+        part = slice(lo, lo + 256)
+        pings = np.sin(
+            np.float32(2 * np.pi) * f0[part] * (t + np.float32(0.5) * chirp[part] * t**2)
+        )
+        pings *= amp[part] * np.exp(-t / tau[part])
+        ramp(pings.T, rate, 0.0003, 0.3 * seconds)  # no click at either end of a drop
+        at = ((start[part] + np.arange(k)) % n).ravel()
+        for channel in (0, 1):
+            np.add.at(out[:, channel], at, (pings * gains[part, channel : channel + 1]).ravel())
     return out
 
 
@@ -182,7 +203,9 @@ def _ocean(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
     deep = _band(rng, n, rate, 0.9, low=35.0, high=900.0, width=0.55)
     wash = _band(rng, n, rate, 0.4, low=400.0, high=min(6000.0, 0.4 * rate), width=0.55)
     deep *= 0.3 + 0.7 * swell
-    wash *= 0.7 * swell**2
+    swell *= swell  # in place from here on: these arrays are the size of the loop
+    wash *= swell
+    wash *= np.float32(0.7)
     deep += wash
     return deep
 
