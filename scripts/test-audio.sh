@@ -43,5 +43,7 @@ if ! { [ -f "$D/keepalive.pid" ] && kill -0 "$(cat "$D/keepalive.pid")" 2>/dev/n
   setsid pacat --playback --raw --device=relaxplayer_test --latency-msec=20 /dev/zero \
     </dev/null >/dev/null 2>&1 &
   echo $! > "$D/keepalive.pid"
+  for _ in $(seq 50); do [ -n "$(pactl list short sink-inputs)" ] && break; sleep 0.05; done
+  sleep 2.1  # the sink takes up the short latency at its next wake-up, at most 2 s away
 fi
 echo "export XDG_RUNTIME_DIR='$D/run' ALSA_CONFIG_PATH='$D/alsa.conf' AUDIO_CAPTURE='$D/capture.raw'"
