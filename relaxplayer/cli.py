@@ -349,7 +349,11 @@ def play(
 
     gain = _level_option(volume)
     model = load(session)
-    timeline, bank = plan(model, rate, voice_engine)
+    timeline, bank = plan(model, rate, voice_engine, synthesize=False)
+    pending = _unspoken(timeline, bank)
+    if pending:  # the first line now, the rest while playing
+        bank.narrator.synthesize(pending.pop(0))  # type: ignore[union-attr]
+        timeline = build_timeline(model, rate, bank.measure)
     mixer = Mixer(timeline, bank, channels=2)
     mixer.seek(_start_frame(timeline, start_at))
     player = Player(
@@ -357,7 +361,11 @@ def play(
         lambda: open_output(output_spec, rate, 2, device),
         volume=gain,
         listeners=[make_display(sys.stdout, plain=plain, verbose=verbose)],
+        ready=bank.exact,
     )
+    _speak_ahead(player, model, bank, pending)
+    if verbose:
+        player.listen(_startup_reporter(player))
     keyboard = Keyboard.available()
     if keyboard and not plain:
         click.echo(HELP, err=True)
@@ -371,6 +379,38 @@ def play(
     except PlaybackFailed as exc:
         _save_position(model, exc.position / rate)
         raise
+
+
+def _startup_reporter(player: Any) -> Callable[[Any], None]:
+    """With --verbose: say once how long it took from launch to the first block handed to the device."""
+    import time
+
+    from relaxplayer.events import Tick
+
+    def report(event: Any) -> None:
+        nonlocal done
+        if done or not isinstance(event, Tick) or player.first_pull_at is None:
+            return
+        done = True
+        age = process_age()
+        if age is not None:
+            ms = (age - (time.monotonic() - player.first_pull_at)) * 1000
+            click.echo(f"first audio block delivered {ms:.0f} ms after launch", err=True)
+
+    done = False
+    return report
+
+
+def process_age() -> float | None:
+    """Seconds since this process was started (Linux /proc; None elsewhere)."""
+    import os
+
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _unspoken(timeline: Timeline, bank: SoundBank) -> list[str]:

@@ -90,6 +90,9 @@ class Player:
         self._log: deque[_Block] = deque()
         self._log_lock = threading.Lock()
         self._fault: BaseException | None = None
+        self.first_pull_at: float | None = (
+            None  # monotonic time of the first block (start-up figure)
+        )
         # main-thread state
         self.heard = 0
         self.paused = False
@@ -161,6 +164,8 @@ class Player:
 
     def pull(self, n: int) -> np.ndarray:
         """Called by the output for ``n`` more frames; never raises, never blocks."""
+        if self.first_pull_at is None:
+            self.first_pull_at = time.monotonic()
         try:
             self._apply_commands()
             return self._render(n)
