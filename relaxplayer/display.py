@@ -30,12 +30,22 @@ class PlainDisplay:
         self.verbose = verbose
         self.rate = 1
         self._underruns = 0
+        self._current_section = ""
 
     def __call__(self, event: ev.Event) -> None:
-        line = self._line(event)
-        if line:
-            self.stream.write(f"[{format_time(event.position / self.rate)}] {line}\n")
+        lines = [self._section(event), self._line(event)]
+        stamp = f"[{format_time(event.position / self.rate)}]"
+        text = "".join(f"{stamp} {line}\n" for line in lines if line)
+        if text:
+            self.stream.write(text)
             self.stream.flush()
+
+    def _section(self, event: ev.Event) -> str:
+        """A heading line when the section being heard changes (sections take no time)."""
+        if not isinstance(event, ev.StepStarted) or event.section == self._current_section:
+            return ""
+        self._current_section = event.section
+        return f"== {event.section} ==" if event.section else ""
 
     def _line(self, event: ev.Event) -> str:
         if isinstance(event, ev.Started):

@@ -293,6 +293,8 @@ class Player:
                 self._output.name,
             )
         )
+        self.heard = self.mixer.position
+        self._emit_progress()  # the first step begins with playback, however fast the output runs
         self._output.start(self.pull)
         try:
             while not self._finished():

@@ -233,8 +233,9 @@ def _place(b: _Builder, step: Step) -> None:
         b.span("pause", b.cursor, b.at(step.duration) - b.cursor, "")
         b.advance_seconds(step.duration)
     elif isinstance(step, Bell):
-        index = b.span("bell", b.cursor, 0, f"bell: {_name(step.sound)}")
-        cue = b.cue(b.cursor, SoundRef("bell", step.sound), index, gain=step.volume)
+        label = f"bell: {_name(step.sound)}"
+        index = b.span("bell", b.cursor, 0, label)
+        cue = b.cue(b.cursor, SoundRef("bell", step.sound), index, gain=step.volume, text=label)
         b.bells.append(cue)
     elif isinstance(step, Breathe):
         _breathe(b, step)

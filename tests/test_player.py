@@ -100,7 +100,9 @@ def test_playing_to_a_file_gives_exactly_the_render(tmp_path: Path) -> None:
     assert kinds[0] == "Started" and kinds[-1] == "Finished"
     steps = [e for e in seen if isinstance(e, ev.StepStarted)]
     assert [s.kind for s in steps] == ["pause", "breathe", "pause"]
-    assert all(0 <= s.position - s.start < RATE // 4 for s in steps)
+    # a file has no real-time clock: events come as fast as blocks are written, never early
+    assert all(s.position >= s.start for s in steps)
+    assert [s.position for s in steps] == sorted(s.position for s in steps)
 
 
 def test_events_follow_the_audio_clock_in_real_time() -> None:
@@ -116,8 +118,8 @@ def test_events_follow_the_audio_clock_in_real_time() -> None:
     elapsed = time.monotonic() - start
     assert elapsed >= mixer.length / RATE - 0.05
     cues = [(t - start, e) for t, e in seen if isinstance(e, ev.CueStarted)]
-    assert [e.text for _, e in cues] == ["Breathe in", "Breathe out"] * 2
-    expected = [1.0, 2.0, 3.0, 4.0]
+    assert [e.text for _, e in cues] == ["bell: soft"] + ["Breathe in", "Breathe out"] * 2
+    expected = [1.0, 1.0, 2.0, 3.0, 4.0]
     for (t, _), want in zip(cues, expected, strict=True):
         assert abs(t - want) < 0.15  # shown when heard (null's clock), not when mixed
 
