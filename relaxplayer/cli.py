@@ -63,6 +63,21 @@ def _voice_option(f: Callable) -> Callable:
     )(f)
 
 
+def _require_voice_option(f: Callable) -> Callable:
+    return click.option(
+        "--require-voice",
+        is_flag=True,
+        help="Fail if no voice engine can speak the narration (instead of a chime per line).",
+    )(f)
+
+
+NO_VOICE = (
+    "no voice engine is installed, so spoken lines would be shown as text with a soft chime "
+    "in their place; install one with  pip install 'relaxplayer[voice]'  (Piper) or  "
+    "sudo apt install espeak-ng"
+)
+
+
 def resolve(name: str) -> Path:
     """A session name (``back-relief``) or a path to a script."""
     try:
@@ -88,6 +103,23 @@ def load(name: str) -> Session:
     return load_session(resolve(name), probe=_probe)
 
 
+def spoken_lines(session: Session) -> int:
+    """How many cues a voice would speak (``say`` lines, spoken breathing cues)."""
+    timeline = build_timeline(session, 8000, SoundBank(8000).measure)
+    return sum(1 for c in timeline.cues if c.sound.kind == "speech")
+
+
+def check_voice(session: Session, engine: str | None, require: bool) -> object | None:
+    """``make_narrator``, but with ``require`` a session that needs a voice and has none fails."""
+    narrator = make_narrator(session, engine)
+    if narrator is None and require and spoken_lines(session):
+        off = engine == "none" or (engine is None and session.voice.engine == "none")
+        raise ConfigError(
+            "--require-voice: the voice is turned off (voice: none)" if off else NO_VOICE
+        )
+    return narrator
+
+
 def make_narrator(session: Session, engine: str | None) -> object | None:
     """The session's narrator, or None when no voice engine is available."""
     from relaxplayer.sounds.speech import Narrator
@@ -102,25 +134,33 @@ def make_narrator(session: Session, engine: str | None) -> object | None:
 
 
 def plan(
-    session: Session, rate: int, engine: str | None, synthesize: bool = True
+    session: Session,
+    rate: int,
+    engine: str | None,
+    synthesize: bool = True,
+    require_voice: bool = False,
 ) -> tuple[Timeline, SoundBank]:
     """Session -> timeline and the bank that will voice it."""
-    bank = SoundBank(rate, make_narrator(session, engine), synthesize=synthesize)
+    bank = SoundBank(rate, check_voice(session, engine, require_voice), synthesize=synthesize)
     return build_timeline(session, rate, bank.measure), bank
 
 
 @main.command()
 @click.argument("sessions", nargs=-1, required=True, metavar="FILE...")
-def validate(sessions: tuple[str, ...]) -> None:
-    """Check session scripts and every file they reference.
+@_voice_option
+@_require_voice_option
+def validate(sessions: tuple[str, ...], voice_engine: str | None, require_voice: bool) -> None:
+    """Check session scripts, every file they reference, and their voice.
 
     Reports every problem in every file, with line and column, and exits 2 if
-    there were any.
+    there were any. A session with spoken lines but no voice engine installed
+    gets a warning (an error with --require-voice).
     """
     problems: list[str] = []
     for name in sessions:
         try:
             session = load(name)
+            narrator = check_voice(session, voice_engine, require_voice)
         except SessionError as exc:
             problems += exc.problems
             continue
@@ -128,6 +168,8 @@ def validate(sessions: tuple[str, ...]) -> None:
             problems.append(f"{name}: error: {exc}")
             continue
         click.echo(f"{name}: ok ({session.title})")
+        if narrator is None and session.voice.engine != "none" and spoken_lines(session):
+            click.echo(f"{name}: warning: {NO_VOICE}", err=True)
     if problems:
         raise SessionError(problems)
 
@@ -226,7 +268,15 @@ def _timeline_json(session: Session, timeline: Timeline, estimated: bool) -> dic
     help="1 for mono, 2 for stereo.",
 )
 @_voice_option
-def render(session: str, out: str, rate: int, channels: int, voice_engine: str | None) -> None:
+@_require_voice_option
+def render(
+    session: str,
+    out: str,
+    rate: int,
+    channels: int,
+    voice_engine: str | None,
+    require_voice: bool,
+) -> None:
     """Render a session to an audio file.
 
     The file appears only once the whole render has succeeded.
@@ -236,7 +286,7 @@ def render(session: str, out: str, rate: int, channels: int, voice_engine: str |
     if out != "-":
         format_for(Path(out))
     model = load(session)
-    timeline, bank = plan(model, rate, voice_engine)
+    timeline, bank = plan(model, rate, voice_engine, require_voice=require_voice)
     mixer = Mixer(timeline, bank, channels)
     if out == "-":
         if sys.stdout.isatty():
@@ -324,6 +374,7 @@ def _level_option(value: str) -> float:
 @click.option("--plain", is_flag=True, help="One line per cue instead of the status panel.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show underruns and device details.")
 @_voice_option
+@_require_voice_option
 def play(
     session: str,
     output_spec: str,
@@ -334,6 +385,7 @@ def play(
     plain: bool,
     verbose: bool,
     voice_engine: str | None,
+    require_voice: bool,
 ) -> None:
     """Play a session through the sound card (the built-in default with no argument).
 
@@ -349,13 +401,15 @@ def play(
 
     gain = _level_option(volume)
     model = load(session)
-    timeline, bank = plan(model, rate, voice_engine, synthesize=False)
-    pending = _unspoken(timeline, bank)
-    if pending:  # the first line now, the rest while playing
-        bank.narrator.synthesize(pending.pop(0))  # type: ignore[union-attr]
+    timeline, bank = plan(model, rate, voice_engine, synthesize=False, require_voice=require_voice)
+    start = _start_frame(timeline, start_at)
+    pending = _unspoken(timeline, bank, start)
+    if pending:  # the first line heard now, the rest while playing
+        _speak(bank, pending.pop(0))
         timeline = build_timeline(model, rate, bank.measure)
+        start = _start_frame(timeline, start_at)
     mixer = Mixer(timeline, bank, channels=2)
-    mixer.seek(_start_frame(timeline, start_at))
+    mixer.seek(start)
     player = Player(
         mixer,
         lambda: open_output(output_spec, rate, 2, device),
@@ -413,14 +467,22 @@ def process_age() -> float | None:
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _unspoken(timeline: Timeline, bank: SoundBank) -> list[str]:
-    """Texts not synthesized yet, in the order they will be heard."""
-    texts = [
-        str(c.sound.name)
-        for c in timeline.cues
-        if c.sound.kind == "speech" and not bank.ready(c.sound)
-    ]
-    return list(dict.fromkeys(texts))
+def _unspoken(timeline: Timeline, bank: SoundBank, start: int = 0) -> list[str]:
+    """Texts not synthesized yet, in the order they will be heard from frame ``start``.
+
+    Lines before ``start`` (``--start-at``) come last: a skip back may need them.
+    """
+    cues = [c for c in timeline.cues if c.sound.kind == "speech" and not bank.ready(c.sound)]
+    ahead = [c for c in cues if c.end > start] + [c for c in cues if c.end <= start]
+    return list(dict.fromkeys(str(c.sound.name) for c in ahead))
+
+
+def _speak(bank: SoundBank, text: str) -> None:
+    """Synthesize one line; if the voice fails on it, a soft chime stands in (never a crash)."""
+    try:
+        bank.narrator.synthesize(text)  # type: ignore[union-attr]
+    except RelaxError:
+        bank.give_up(text)
 
 
 def _speak_ahead(player: Any, session: Session, bank: SoundBank, texts: list[str]) -> None:
@@ -435,10 +497,7 @@ def _speak_ahead(player: Any, session: Session, bank: SoundBank, texts: list[str
 
     def work() -> None:
         for text in texts:
-            try:
-                bank.narrator.synthesize(text)  # type: ignore[union-attr]
-            except RelaxError:
-                bank.give_up(text)  # a soft chime stands in; `prepare` will show the error
+            _speak(bank, text)  # on failure a chime stands in; `prepare` shows the error
             player.retime(build_timeline(session, bank.rate, bank.measure))
 
     threading.Thread(target=work, name="speak-ahead", daemon=True).start()
@@ -517,14 +576,15 @@ def new(name: str, force: bool) -> None:
 @main.command()
 @click.argument("sessions", nargs=-1, required=True, metavar="NAME|FILE...")
 @_voice_option
-def prepare(sessions: tuple[str, ...], voice_engine: str | None) -> None:
+@_require_voice_option
+def prepare(sessions: tuple[str, ...], voice_engine: str | None, require_voice: bool) -> None:
     """Synthesize every spoken line ahead of time (for a slow Pi, before bedtime).
 
     Clips go to the cache; `play` and `render` then start at once.
     """
     for name in sessions:
         model = load(name)
-        narrator = make_narrator(model, voice_engine)
+        narrator = check_voice(model, voice_engine, require_voice)
         if narrator is None:
             click.echo(f"{name}: no voice engine available; nothing to prepare", err=True)
             continue

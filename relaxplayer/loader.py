@@ -346,7 +346,8 @@ def _sound(
     return None
 
 
-def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str) -> Path | None:
+def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str, audio: bool = True) -> Path | None:
+    """An existing file relative to the session; ``audio`` files are also decoded by the probe."""
     path = (ctx.base / Path(value).expanduser()).resolve()
     if not path.exists():
         ctx.error(node, where, f"file not found: {path}; paths are relative to the session file")
@@ -354,7 +355,8 @@ def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str) -> Path | None:
     if not path.is_file():
         ctx.error(node, where, f"{path} is not a file")
         return None
-    ctx.files.append((path, node, where))
+    if audio:
+        ctx.files.append((path, node, where))
     return path
 
 
@@ -432,12 +434,19 @@ def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
     if "model" in keys:
         value = _text(ctx, keys["model"][1], "voice.model")
         if value is not None:
-            model = _file(ctx, keys["model"][1], "voice.model", value)
+            model = _file(ctx, keys["model"][1], "voice.model", value, audio=False)
             if model is not None and model.suffix != ".onnx":
                 ctx.error(
                     keys["model"][1],
                     "voice.model",
                     "a Piper voice is an .onnx file (with its .onnx.json beside it)",
+                )
+            elif model is not None and not Path(f"{model}.json").is_file():
+                ctx.error(
+                    keys["model"][1],
+                    "voice.model",
+                    f"the voice's config {model.name}.json is missing; put it beside the .onnx "
+                    "file (Piper voices come as a pair)",
                 )
     if "speed" in keys:
         speed = _number(ctx, keys["speed"][1], "voice.speed", 0.5, 2.0) or 1.0

@@ -155,15 +155,18 @@ class Mixer:
         self._duck = _Env(timeline.background.duck if timeline.background else ())
         self._master = _Env(timeline.master)
 
-    def retime(self, timeline: Timeline) -> None:
+    def retime(self, timeline: Timeline) -> int:
         """Switch to a re-measured timeline of the same session (narration synthesized since).
 
-        Only what lies ahead may differ: the caller guarantees that every cue
-        before the current position is unchanged, so re-reading the cues
-        sounding now at the same offsets continues the audio without a seam.
+        The position moves to the same place in the new timeline (same step,
+        same offset), and the cues sounding there are re-read at the same
+        offsets, so the audio continues without a seam. Returns the frames the
+        position moved by (non-zero only when lines before it changed length).
         """
+        old, position = self.timeline, self.position
         self._use(timeline)
-        self.seek(self.position)
+        self.seek(old.same_place(position, timeline))
+        return self.position - position
 
     @property
     def length(self) -> int:

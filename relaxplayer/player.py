@@ -195,8 +195,18 @@ class Player:
             elif name == "quit":
                 self._fade_then(("quit",), max(int(command[1] * self.rate), 1))
             elif name == "retime":
-                self.mixer.retime(command[1])
-                self.timeline = command[1]
+                self._retime(command[1])
+
+    def _retime(self, timeline: Timeline) -> None:
+        """Adopt a re-measured timeline; blocks not heard yet move with the position."""
+        moved = self.mixer.retime(timeline)
+        self.timeline = timeline
+        if moved:
+            with self._log_lock:
+                for block in self._log:
+                    block.pos += moved
+            if self._pending is not None and self._pending[0] == "seek":
+                self._pending = ("seek", self.timeline.same_place(self._pending[1], timeline))
 
     def _fade_then(self, action: tuple, ramp: int) -> None:
         if self._pending and self._pending[0] == "quit":

@@ -139,6 +139,18 @@ class Timeline:
                 current = span
         return current
 
+    def same_place(self, frame: int, other: Timeline) -> int:
+        """Where ``frame`` of this timeline lies in ``other``, a re-measured one of the same session.
+
+        Same step, same offset into it: when lines before ``frame`` get their
+        real lengths (synthesized after ``--start-at``), the listener stays put.
+        """
+        span = self.step_at(frame)
+        if span is None or span.index >= len(other.steps):
+            return min(frame, other.length)
+        target = other.steps[span.index].start + (frame - span.start)
+        return max(0, min(target, other.length))
+
 
 Measure = Callable[[SoundRef], int]
 
