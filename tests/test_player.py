@@ -210,3 +210,40 @@ def test_keys_in_a_terminal_and_the_terminal_is_restored(tmp_path: Path) -> None
     assert "[0:20] pause" in text  # n skipped to the next step
     lflag = termios.tcgetattr(fd)[3]
     assert lflag & termios.ICANON and lflag & termios.ECHO  # cooked mode again
+
+
+def test_a_line_not_synthesized_yet_is_waited_for_in_silence_then_played_in_full() -> None:
+    session = """title: Waits
+background: {sound: pink-noise, volume: 50%, fade_in: 0s}
+end: {fade_out: 0s}
+steps:
+  - pause: 0.5s
+  - say: Breathe out slowly.
+  - pause: 0.5s
+"""
+    ready_after = 20  # the voice finishes after the player has asked this many times
+    asked = 0
+
+    def ready(cue: object) -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > ready_after
+
+    player = Player(make_mixer(session), lambda: None, ready=ready)  # type: ignore[arg-type,return-value]
+    expected = render_all(make_mixer(session), BLOCK)
+    out = pulled(player, len(expected) // BLOCK + ready_after + 8)
+    ramp = int(RAMP_SECONDS * RATE)
+    line = int(0.5 * RATE)  # where the line starts
+    quiet = np.all(out == 0.0, axis=1)
+    runs = np.convolve(quiet, np.ones(BLOCK, dtype=int), "valid") == BLOCK
+    s0 = int(np.argmax(runs))  # the fade reached silence here (a block or more of it)
+    resumed = s0 + int(np.argmax(~quiet[s0:]))  # and sound came back here
+    assert resumed - s0 >= (ready_after - 4) * BLOCK  # it waited, in silence
+    held = -(-s0 // BLOCK) * BLOCK  # the session stood still from the end of the fading block
+    assert line - 2 * BLOCK - 2 * ramp <= held <= line  # faded out before the line, not in it
+    # after a ramp up, the line and the rest play exactly as rendered
+    n = len(expected) - held - ramp
+    assert np.array_equal(out[resumed + ramp : resumed + ramp + n], expected[held + ramp :])
+    assert np.abs(out[resumed : resumed + ramp // 4, 0]).max() < np.abs(expected[held:, 0]).max()
+    jumps = np.abs(np.diff(out[:, 0])).max()
+    assert jumps <= np.abs(np.diff(expected[:, 0])).max() + 1e-6  # no click going or coming back

@@ -136,3 +136,18 @@ def test_step_at_finds_the_playing_step() -> None:
     assert t.step_at(0).kind == "pause"
     assert t.step_at(RATE).start == RATE
     assert t.step_at(3 * RATE - 1).index == 2
+
+
+def test_same_place_keeps_the_step_and_offset_when_earlier_lines_are_re_measured() -> None:
+    text = "title: t\nsteps:\n  - say: One.\n  - section: Later\n  - pause: 10s\n  - say: Two.\n"
+    session = parse_session(text, "t.yaml", Path("."))
+    guessed = build_timeline(session, RATE, measure)  # "One." estimated at 3 s
+    real = build_timeline(
+        session, RATE, lambda ref: 5 * RATE if ref.name == "One." else measure(ref)
+    )
+    into_pause = guessed.steps[2].start + 4 * RATE
+    assert guessed.steps[2].kind == "pause"
+    assert guessed.same_place(into_pause, real) == real.steps[2].start + 4 * RATE
+    assert real.steps[2].start - guessed.steps[2].start == 2 * RATE
+    assert guessed.same_place(RATE, real) == RATE  # inside the re-measured line itself
+    assert guessed.same_place(guessed.length, real) == real.length
