@@ -284,7 +284,7 @@ def render(
     from relaxplayer.render import format_for, render_file, render_wav_stream
 
     if out != "-":
-        format_for(Path(out))
+        format_for(Path(out), rate)
     model = load(session)
     timeline, bank = plan(model, rate, voice_engine, require_voice=require_voice)
     mixer = Mixer(timeline, bank, channels)
@@ -529,6 +529,7 @@ def list_(as_json: bool) -> None:
 
     Your sessions live in the folder `relaxplayer new` writes to, and in the
     folders named in RELAXPLAYER_PATH; one with a built-in's name replaces it.
+    A length marked ~ is estimated until its narration is prepared.
     """
     from relaxplayer import library
 
@@ -537,10 +538,11 @@ def list_(as_json: bool) -> None:
         row: dict[str, Any] = {"name": entry.name, "origin": entry.origin, "path": str(entry.path)}
         try:
             session = load_session(entry.path)
-            timeline, _ = plan(session, 8000, None, synthesize=False)
+            timeline, bank = plan(session, 8000, None, synthesize=False)
             row.update(
                 title=session.title,
                 seconds=round(timeline.steps_end / timeline.rate),
+                estimated=bank.estimated,
                 linger=round(session.end.linger),
                 tags=list(session.tags),
             )
@@ -554,6 +556,7 @@ def list_(as_json: bool) -> None:
         return
     for row in rows:
         length = units.format_time(row["seconds"]) if row["seconds"] is not None else "?"
+        length = ("~" if row.get("estimated") else "") + length
         if row.get("linger"):
             length += f" +{units.format_time(row['linger'])}"
         origin = row["origin"] + (" (replaces built-in)" if "shadows" in row else "")

@@ -22,13 +22,19 @@ from relaxplayer.outputs.base import to_int16
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # MPEG-1/2/2.5
 BLOCK = 32768  # frames per render block: large enough to amortise numpy overhead, small in memory
 
 Progress = Callable[[int], None]
 
 
-def format_for(path: Path) -> str:
-    """The soundfile format for ``path``'s extension, or a ``ConfigError`` listing the choices."""
+def format_for(path: Path, rate: int | None = None) -> str:
+    """The soundfile format for ``path``'s extension, or a ``ConfigError`` saying what would work.
+
+    Checked before any work is done, so a long render never fails at the end.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name such as {path / 'session.wav'}")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         choices = ", ".join(sorted(FORMATS))
@@ -37,16 +43,23 @@ def format_for(path: Path) -> str:
         )
     if fmt not in sf.available_formats():
         raise ConfigError(f"{path}: this libsndfile cannot write {fmt}; use .wav or .flac")
+    if fmt == "MP3" and rate is not None and rate not in MP3_RATES:
+        rates = ", ".join(str(r) for r in MP3_RATES)
+        raise ConfigError(f"{path}: MP3 cannot be written at {rate} Hz; use --rate {rates}")
     return fmt
 
 
 def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> None:
     """Write the whole session to ``path`` (format from its extension), atomically."""
-    fmt = format_for(path)
+    fmt = format_for(path, mixer.timeline.rate)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ConfigError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"{path}: folder {folder} {what}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {folder}: {exc.strerror}") from None
     os.close(fd)
     try:
         if fmt == "WAV":  # the same writer as the stream: exact header first, then 16-bit blocks
@@ -66,6 +79,10 @@ def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> N
                     if progress:
                         progress(block.shape[0])
         os.replace(tmp, path)
+    except (sf.LibsndfileError, OSError) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise OutputError(f"{path}: cannot write the audio file: {reason}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

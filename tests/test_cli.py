@@ -190,3 +190,18 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         result = run(name, "--help")
         assert result.exit_code == 0 and command.help, name
         assert f"relaxplayer {name}" in readme, f"README does not document `relaxplayer {name}`"
+
+
+def test_render_refuses_what_it_could_not_finish_before_any_work(
+    short: Path, tmp_path: Path
+) -> None:
+    result = run("render", str(short), "-o", str(tmp_path / "x.mp3"), "--rate", "96000")
+    assert result.exit_code == 2
+    assert "MP3 cannot be written at 96000 Hz; use --rate 8000, 11025" in result.output
+    folder = tmp_path / "taken.wav"
+    folder.mkdir()
+    result = run("render", str(short), "-o", str(folder))
+    assert result.exit_code == 2 and f"{folder} is a folder; give a file name" in result.output
+    result = run("render", str(short), "-o", str(short / "x.wav"))
+    assert result.exit_code == 2 and f"folder {short} is not a folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.yaml", "taken.wav"]
