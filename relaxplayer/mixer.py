@@ -27,6 +27,7 @@ CEILING = 32766 / 32768  # float rounding must not reach full scale either
 CHIME_NOTES = (660.0, 880.0)
 CHIME_SECONDS = 0.6
 AMBIENCE_VERSION = 1  # bump when ambience synthesis changes, so cached loops are made again
+SOUNDS_VERSION = 1  # the same for bells and breathing tones
 
 
 class SoundBank:
@@ -120,9 +121,18 @@ class SoundBank:
         )
 
     def _array(self, ref: SoundRef) -> np.ndarray:
+        """A built-in sound; bells and tones come from the disk cache after their first use.
+
+        Synthesizing a bell costs ~40 ms, reading it back well under 1 ms: that
+        is most of the time from ``play`` to the first sound.
+        """
         key = (ref.kind, ref.name, ref.seconds)
         if key not in self._arrays:
-            self._arrays[key] = self._synth(ref)
+            if ref.kind in ("bell", "breath"):
+                name = f"{ref.kind}-{ref.name}-{ref.seconds}-{self.rate}-v{SOUNDS_VERSION}"
+                self._arrays[key] = cached_array("sounds", name, lambda: self._synth(ref))
+            else:
+                self._arrays[key] = self._synth(ref)
         return self._arrays[key]
 
     def _synth(self, ref: SoundRef) -> np.ndarray:
