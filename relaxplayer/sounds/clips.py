@@ -1,9 +1,11 @@
 """Recorded clips and ambience files: probe, decode, resample, loudness-match, loop.
 
 libsndfile (through soundfile) reads WAV, FLAC, OGG and MP3 block by block.
-Phones record m4a/aac, which libsndfile cannot read: those are decoded by
-ffmpeg once, streaming into a WAV in the cache, and read from there like any
-other file.
+Phones record m4a/aac, which libsndfile cannot read: those are decoded once
+into a WAV in the cache and read from there like any other file. A short
+clip (a voice memo) is decoded by pydub, as the design card asks; pydub holds
+the whole decoded file in memory, so a long one (an hour of ambience would be
+635 MB) streams through ffmpeg straight to disk instead.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ LOOP_CROSSFADE = 2.0  # seconds of equal-power crossfade where an ambience file 
 AMBIENCE_RMS_DB = -20.0  # user ambience files, like the built-in ones, before the session's volume
 LOOP_VERSION = 2  # bump when the cached long-loop WAVs change
 BLOCK = 65536
+PYDUB_MAX_SECONDS = 600.0  # decoded in memory by pydub up to here (100 MB at 44.1 kHz stereo)
 
 
 def _sf():
@@ -71,16 +74,46 @@ def readable(path: Path) -> Path:
             f"{path}: {path.suffix} files need ffmpeg; install it (sudo apt install ffmpeg) "
             "or convert the clip to WAV, FLAC or OGG"
         )
-    cache.atomic_write(target, lambda tmp: _ffmpeg_to_wav(ffmpeg, path, tmp))
+    seconds = _seconds(path)
+    if seconds is None:  # ffprobe could not tell: guess from the size at 256 kbit/s
+        seconds = path.stat().st_size / 32000
+    short = seconds <= PYDUB_MAX_SECONDS
+    decode = _pydub_to_wav if short else _ffmpeg_to_wav
+    cache.atomic_write(target, lambda tmp: decode(ffmpeg, path, tmp))
     return target
 
 
-def _ffmpeg_to_wav(ffmpeg: str, source: Path, out: Path) -> None:
-    """Decode with ffmpeg straight to a 16-bit WAV file, streaming: memory stays flat.
+def _seconds(path: Path) -> float | None:
+    """A compressed file's duration from ffprobe (through pydub); None when it cannot tell."""
+    from pydub.utils import mediainfo_json
 
-    (pydub's ``AudioSegment.from_file`` would hold the whole decoded file in
-    memory: about 635 MB for an hour of 44.1 kHz stereo ambience.)
-    """
+    try:
+        return float(mediainfo_json(str(path))["format"]["duration"])
+    except (KeyError, ValueError, TypeError, OSError, IndexError):
+        return None
+
+
+def _pydub_to_wav(ffmpeg: str, source: Path, out: Path) -> None:
+    """Decode a short clip with pydub (through ffmpeg) and write it as WAV."""
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+    AudioSegment.converter = ffmpeg
+    try:
+        segment = AudioSegment.from_file(str(source))
+    except (CouldntDecodeError, OSError, IndexError) as exc:
+        lines = str(exc).strip().splitlines()
+        reason = next((ln for ln in reversed(lines) if ln.strip()), "unknown error")
+        raise AssetError(
+            f"{source}: cannot decode with ffmpeg: {reason.strip()}; "
+            "convert it to WAV, FLAC or OGG"
+        ) from None
+    with open(out, "wb") as f:  # our handle: pydub leaves a path's file open
+        segment.export(f, format="wav")
+
+
+def _ffmpeg_to_wav(ffmpeg: str, source: Path, out: Path) -> None:
+    """Decode a long file with ffmpeg straight to a 16-bit WAV file, streaming: memory stays flat."""
     cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source)]
     cmd += ["-vn", "-f", "wav", "-c:a", "pcm_s16le", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)

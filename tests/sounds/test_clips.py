@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from relaxplayer.errors import AssetError
 from relaxplayer.sounds import clips
@@ -112,3 +113,24 @@ def test_m4a_that_ffmpeg_cannot_read_says_so(tmp_path: Path) -> None:
         match=r"voice-memo\.m4a: cannot decode with ffmpeg: .+; convert it to WAV, FLAC or OGG",
     ):
         clips.probe(fake)
+
+
+@pytest.mark.parametrize("limit", [clips.PYDUB_MAX_SECONDS, 0.0], ids=["pydub", "streaming"])
+def test_m4a_decodes_alike_through_pydub_and_streaming_ffmpeg(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: float
+) -> None:
+    """Short phone clips go through pydub; long files stream through ffmpeg: same samples."""
+    if "m4a" not in files:
+        pytest.skip("ffmpeg is not installed")
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(clips, "PYDUB_MAX_SECONDS", limit)
+    decoded = clips.readable(files["m4a"])
+    assert decoded.parent == tmp_path / "cache" / "decoded"
+    data, rate = sf.read(decoded, dtype="int16")
+    reference, _ = sf.read(files["wav"], dtype="int16")
+    assert rate == RATE and abs(len(data) - len(reference)) < 0.05 * RATE
+    broken = tmp_path / "voice-memo.m4a"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(200))
+    with pytest.raises(AssetError, match=r"voice-memo\.m4a: cannot decode with ffmpeg: .+"):
+        clips.readable(broken)
+    assert not list((tmp_path / "cache" / "decoded").glob("*.part"))  # nothing half-written
