@@ -88,14 +88,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a (large) file's content, memoised in the cache by path, size and mtime.
+def file_digest(path: Path, folder: Path | None = None) -> str:
+    """SHA-256 of a (large) file's content, memoised by path, size and mtime.
 
     Hashing a 60 MB voice model costs about 0.2 s (seconds on a Pi); the memo
-    makes it a one-off per model file. An unwritable cache just means hashing again.
+    makes it a one-off per model file. It goes in ``<folder>/digests``, the
+    folder of the cache being used (``cache_dir()`` by default), so a caller
+    with its own cache folder never writes to the user's. An unwritable cache
+    just means hashing again.
     """
     stat = path.stat()
-    memo = cache_dir() / "digests" / key(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    memo = (folder or cache_dir()) / "digests" / key(path.resolve(), stat.st_size, stat.st_mtime_ns)
     try:
         text = memo.read_text(encoding="ascii").strip()
         if len(text) == 64:

@@ -87,3 +87,16 @@ def test_cached_array_is_made_once_and_remade_when_corrupt(
     path.write_bytes(path.read_bytes()[:100])  # cut short
     assert np.array_equal(cache.cached_array("t", "ramp", make), np.arange(1000))
     assert len(calls) == 2
+
+
+def test_file_digest_memo_goes_to_the_folder_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path / "user"))
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"weights")
+    digest = cache.file_digest(model, tmp_path / "mine")
+    (memo,) = (tmp_path / "mine" / "digests").iterdir()
+    assert memo.read_text(encoding="ascii") == digest
+    assert not (tmp_path / "user").exists()
+    assert cache.file_digest(model, tmp_path / "mine") == digest

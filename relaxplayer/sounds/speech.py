@@ -29,9 +29,10 @@ from relaxplayer.errors import AssetError
 from relaxplayer.model import Voice
 from relaxplayer.sounds import text as textmod
 from relaxplayer.sounds.clips import normalize_loudness, resample
+from relaxplayer.sounds.text import same_language
 from relaxplayer.sounds.tones import ramp
 
-FORMAT_VERSION = 2  # bump when synthesis, text rules or normalisation change the sound
+FORMAT_VERSION = 3  # bump when synthesis, text rules or normalisation change the sound
 SENTENCE_PAUSE = 0.35  # seconds of silence between sentences
 EDGE = 0.03  # seconds kept before the first and after the last voiced sample of a sentence
 WORDS_PER_SECOND = {"piper": 3.8, "espeak": 3.5}  # measured at speed 1.0 (trimmed), for estimates
@@ -75,11 +76,6 @@ def piper_language(model: Path) -> str:
     return str(code)
 
 
-def same_language(a: str, b: str) -> bool:
-    """Whether two language tags share their primary language (``en`` ~ ``en_US`` ~ ``en-gb``)."""
-    return a.replace("_", "-").split("-")[0].lower() == b.replace("_", "-").split("-")[0].lower()
-
-
 class Narrator:
     """Speaks texts with one voice; ``engine`` is what will actually be used.
 
@@ -89,7 +85,8 @@ class Narrator:
 
     def __init__(self, voice: Voice, cache_dir: Path | None = None) -> None:
         self.voice = voice
-        self.folder = (cache_dir or cache.cache_dir()) / "speech"
+        self.cache_root = cache_dir or cache.cache_dir()
+        self.folder = self.cache_root / "speech"
         self.engine, self.model = self._choose(voice)
         self.voice_id = self._voice_id()
         self._piper: Any = None
@@ -163,7 +160,7 @@ class Narrator:
             if self.model is not None:
                 config = Path(f"{self.model}.json")
                 self._model_sig = (
-                    cache.file_digest(self.model)
+                    cache.file_digest(self.model, self.cache_root)
                     + hashlib.sha256(config.read_bytes()).hexdigest()[:16]
                 )
         return cache.key(
@@ -226,9 +223,10 @@ class Narrator:
 
     def estimate(self, text: str, rate: int) -> int:
         """A guess from the word count, for ``show`` before anything is synthesized (frames)."""
-        words = textmod.word_count(text)
+        language = self.voice.language
+        words = textmod.word_count(text, language)
         pace = WORDS_PER_SECOND.get(self.engine, 3.5) * self.voice.speed
-        pauses = max(len(textmod.sentences(textmod.normalize(text))) - 1, 0) * SENTENCE_PAUSE
+        pauses = max(len(textmod.spoken_sentences(text, language)) - 1, 0) * SENTENCE_PAUSE
         return int((words / pace + pauses + 2 * EDGE) * rate)
 
     def load(self, text: str, rate: int) -> np.ndarray:
@@ -251,7 +249,7 @@ class Narrator:
 
     def _speak(self, text: str) -> tuple[np.ndarray, int]:
         """Float32 mono speech at the engine's rate: sentences joined by short pauses."""
-        parts = textmod.sentences(textmod.normalize(text))
+        parts = textmod.spoken_sentences(text, self.voice.language)
         if not parts:
             raise AssetError("nothing to say: the text has no words")
         if self.engine == "piper":

@@ -3,7 +3,7 @@
 Session writers type "4-7-8", "5.5 seconds", "2m", "1m30s", "10:30", "3rd" or
 "e.g."; a TTS engine reads those badly or not at all (espeak-ng says "4-7-8"
 as "four minus seven minus eight"), so they are rewritten into words first.
-English rules only: other languages pass through with digits left to the engine.
+Those rules are English; in other languages the engine reads the digits itself.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ ORDINAL_ENDINGS = {
 }
 ABBREVIATIONS = {
     "e.g.": "for example",
+    "E.g.": "For example",
     "i.e.": "that is",
+    "I.e.": "That is",
     "etc.": "and so on",
     "approx.": "about",
     "min.": "minutes",
@@ -68,11 +70,20 @@ UNITS = {
     "sec": ("second", "seconds"),
     "hr": ("hour", "hours"),
 }
-# a sentence ends at . ! ? or … followed by space and a capital, digit or opening quote,
-# but not after a lone initial ("J. S. Bach")
-_SENTENCE_END = re.compile(r"(?<![\s.][A-Z]\.)(?<=[.!?…])\s+(?=[\"'“(]?[A-Z0-9])")
+SCALES = [(1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand")]
+# never a sentence break after these, even before a capital: a title, "e.g." and the like
+NO_BREAK_AFTER = frozenset(
+    {"dr.", "mr.", "mrs.", "ms.", "prof.", "st.", "e.g.", "i.e.", "vs.", "approx.", "cf."}
+    | {"z.b.", "d.h.", "bzw.", "ca.", "nr."}  # common in German sessions
+)
+STOPS = ".!?…"
+CLOSERS = "\"'”’»)"
+# a candidate break: . ! ? or … (and a closing quote) then space; group 1 starts the next word
+_BREAK = re.compile(rf"(?:(?<=[{STOPS}])|(?<=[{STOPS}][{CLOSERS}]))\s+(?=[\"'“„«(¿¡]?(\w))")
+_INITIALS = re.compile(r"(?:[A-Z]\.)+")  # "J." or "U.S.": not a sentence end
 _PARAGRAPH = re.compile(r"\s*\n\s*\n\s*")
 _THOUSANDS = re.compile(r"\b(\d{1,3}(?:,\d{3})+)\b")
+_MERIDIEM = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?([ap])\.?m\b\.?", re.IGNORECASE)
 _CLOCK = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 _COMPOUND = re.compile(r"\b(\d+)\s?(h|m)\s?(\d+)\s?(m|s)\b")
 _RANGE = re.compile(r"\b(\d+)-(\d+)\b(?!-)")
@@ -84,8 +95,13 @@ _INTEGER = re.compile(r"\b\d+\b")
 _PERCENT = re.compile(r"\b(\d+)\s?%")
 
 
+def same_language(a: str, b: str) -> bool:
+    """Whether two language tags share their primary language (``en`` ~ ``en_US`` ~ ``en-gb``)."""
+    return a.replace("_", "-").split("-")[0].lower() == b.replace("_", "-").split("-")[0].lower()
+
+
 def number_words(n: int) -> str:
-    """English words for 0..999999 (larger numbers are left as digits)."""
+    """English words for 0 up to 999 billion; anything larger is left as digits for the engine."""
     if n < 20:
         return ONES[n]
     if n < 100:
@@ -93,13 +109,12 @@ def number_words(n: int) -> str:
     if n < 1000:
         rest = n % 100
         return f"{ONES[n // 100]} hundred" + (f" and {number_words(rest)}" if rest else "")
-    if n < 1_000_000:
-        rest = n % 1000
-        joiner = " and " if 0 < rest < 100 else " "
-        return f"{number_words(n // 1000)} thousand" + (
-            f"{joiner}{number_words(rest)}" if rest else ""
-        )
-    return str(n)
+    if n >= 1000 * SCALES[0][0]:
+        return str(n)
+    size, name = next((size, name) for size, name in SCALES if n >= size)
+    head, rest = divmod(n, size)
+    joiner = " and " if 0 < rest < 100 else " "  # "one thousand and five", British and Piper alike
+    return f"{number_words(head)} {name}" + (f"{joiner}{number_words(rest)}" if rest else "")
 
 
 def ordinal_words(n: int) -> str:
@@ -119,30 +134,75 @@ def ordinal_words(n: int) -> str:
 
 
 def clock_words(hours: int, minutes: int) -> str:
-    """``10:30`` -> "ten thirty", ``7:05`` -> "seven oh five", ``9:00`` -> "nine o'clock"."""
+    """``10:30`` -> "ten thirty", ``7:05`` -> "seven oh five", ``9:00`` -> "nine o'clock".
+
+    On the hour, 24-hour times read as people say them: ``22:00`` -> "twenty-two
+    hundred", ``0:00`` -> "midnight" ("twenty-two o'clock" is not English).
+    """
+    if minutes == 0 and hours == 0:
+        return "midnight"
     if minutes == 0:
-        return f"{number_words(hours)} o'clock"
+        return f"{number_words(hours)} " + ("hundred" if hours > 12 else "o'clock")
     if minutes < 10:
         return f"{number_words(hours)} oh {ONES[minutes]}"
     return f"{number_words(hours)} {number_words(minutes)}"
 
 
-def normalize(text: str) -> str:
-    """Rewrite abbreviations, "4-7-8", "3-5", "2m", "1m30s", "10:30", "5.5", "30%" and digits.
+def _meridiem_words(m: re.Match[str]) -> str:
+    """``10:30 pm`` -> "ten thirty PM", ``7 a.m.`` -> "seven AM".
 
-    A blank line ends a sentence even without a full stop, so paragraphs get a pause.
+    Capitals, because espeak-ng (and so Piper, which phonemizes with it) spells
+    "AM" and "PM" as letters but reads "am" as the verb and "a m" as "uh em".
     """
-    text = _PARAGRAPH.sub(
-        lambda m: " " if m.string[m.start() - 1 : m.start()] in ".!?…" else ". ", text.strip()
-    )
+    hours, minutes = int(m.group(1)), int(m.group(2) or 0)
+    clock = number_words(hours) if minutes == 0 else clock_words(hours, minutes)
+    return f"{clock} {m.group(3).upper()}M"
+
+
+def spoken_sentences(text: str, language: str = "en") -> list[str]:
+    """The sentences of ``text``, each made speakable for a voice in ``language``.
+
+    Splitting comes first, on the text as written, so that rewriting cannot hide
+    a break ("4 more breaths." still starts with a digit, "10 min." still ends
+    with its full stop).
+    """
+    spoken = (_speakable(sentence, language) for sentence in sentences(text))
+    return [s for s in spoken if s]
+
+
+def normalize(text: str, language: str = "en") -> str:
+    """``text`` as one speakable line: see ``spoken_sentences``."""
+    return " ".join(spoken_sentences(text, language))
+
+
+def _speakable(sentence: str, language: str) -> str:
+    """One sentence as the voice should read it.
+
+    English gets the number, unit and abbreviation rules. Other languages keep
+    their digits, because Piper and espeak-ng read digits in the voice's own
+    language, whereas English words would be read with a foreign accent; they
+    only get the language-neutral rewrite of "4-7-8" into "4, 7, 8" (espeak-ng
+    reads the dashes as "minus" or "Strich").
+    """
+    spoken = _DASHED.sub(lambda m: ", ".join(m.group(1).split("-")), sentence)
+    if not same_language(language, "en"):
+        return spoken
+    spoken = _english(spoken)
+    if sentence[:1].isdigit():  # "4 more breaths." -> "Four more breaths."
+        spoken = spoken[:1].upper() + spoken[1:]
+    if sentence[-1:] in STOPS and spoken[-1:] not in STOPS:  # "min." or "p.m." took the stop
+        spoken += "."
+    return spoken
+
+
+def _english(text: str) -> str:
+    """Abbreviations, "3-5", "2m", "1m30s", "10:30", "10 pm", "5.5", "30%" and digits as words."""
     for short, long in ABBREVIATIONS.items():
         text = re.sub(rf"(?<!\w){re.escape(short)}(?!\w)", long, text)
     text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = _MERIDIEM.sub(_meridiem_words, text)
     text = _CLOCK.sub(lambda m: clock_words(int(m.group(1)), int(m.group(2))), text)
     text = _COMPOUND.sub(_compound_words, text)
-    text = _DASHED.sub(
-        lambda m: ", ".join(number_words(int(p)) for p in m.group(1).split("-")), text
-    )
     text = _RANGE.sub(lambda m: f"{m.group(1)} to {m.group(2)}", text)
     text = _UNIT.sub(_unit_words, text)
     text = _PERCENT.sub(lambda m: f"{number_words(int(m.group(1)))} percent", text)
@@ -177,11 +237,40 @@ def _unit_words_of(value: str, unit: str) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    """Split into sentences, so the voice can rest briefly between them."""
-    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
-    return [p for p in parts if p]
+    """Split text as written into sentences, so the voice can rest briefly between them.
+
+    A sentence ends at . ! ? or … before a capital or a digit, but not after a
+    title, "e.g." or an initial ("Dr. Lee", "J. S. Bach"). A blank line ends a
+    sentence even without a full stop, so paragraphs get a pause too.
+    """
+    paragraphs = [p for p in _PARAGRAPH.split(text.strip()) if p]
+    found: list[str] = []
+    for i, paragraph in enumerate(paragraphs):
+        parts = _split_paragraph(paragraph)
+        if i < len(paragraphs) - 1 and parts[-1].rstrip(CLOSERS)[-1:] not in STOPS:
+            parts[-1] = parts[-1].rstrip(",;:-–—") + "."
+        found += parts
+    return found
 
 
-def word_count(text: str) -> int:
+def _split_paragraph(paragraph: str) -> list[str]:
+    """Break where the next word starts with a capital or digit, in any script ("Überall")."""
+    parts, start = [], 0
+    for m in _BREAK.finditer(paragraph):
+        before = paragraph[start : m.start()]
+        if (m.group(1).isupper() or m.group(1).isdigit()) and not _ends_in_abbreviation(before):
+            parts.append(before)
+            start = m.end()
+    parts.append(paragraph[start:])
+    return [" ".join(p.split()) for p in parts]
+
+
+def _ends_in_abbreviation(text: str) -> bool:
+    """Whether ``text``'s last word is a title, "e.g." or initials, so its full stop is no end."""
+    last = text.rsplit(None, 1)[-1].lstrip("\"'“„«(").rstrip(CLOSERS)
+    return last.lower() in NO_BREAK_AFTER or _INITIALS.fullmatch(last) is not None
+
+
+def word_count(text: str, language: str = "en") -> int:
     """Words as spoken (after ``normalize``): "4-7-8" counts three."""
-    return len(re.findall(r"[\w']+", normalize(text)))
+    return len(re.findall(r"[\w']+", normalize(text, language)))

@@ -266,6 +266,45 @@ def test_cache_key_covers_what_changes_the_sound(tmp_path: Path) -> None:
     assert Narrator(Voice(engine="espeak"), cache_dir=tmp_path).cache_key("Hello.") in keys
 
 
+def test_model_digest_is_memoised_in_the_narrators_own_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path / "user"))
+    monkeypatch.setattr(speech, "piper_available", lambda: True)
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"not really weights")
+    Path(f"{model}.json").write_text('{"language": {"code": "en_US"}}', encoding="utf-8")
+    narrator = Narrator(Voice(engine="piper", model=model), cache_dir=tmp_path / "mine")
+    narrator.cache_key("Hello.")  # hashes the model; no synthesis
+    assert len(list((tmp_path / "mine" / "digests").iterdir())) == 1
+    assert not (tmp_path / "user").exists()
+
+
+def test_narrator_reads_english_rules_only_for_english_voices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(speech, "espeak_binary", lambda: "espeak-ng")  # never run here
+    spoken: list[str] = []
+
+    def fake_espeak(self: Narrator, sentence: str) -> np.ndarray:
+        spoken.append(sentence)
+        return np.full(100, 0.5, np.float32)
+
+    monkeypatch.setattr(Narrator, "_espeak", fake_espeak)
+    Narrator(Voice(engine="espeak", language="de"))._speak("Atme ein. 4 Sekunden, z.B. bei 10:30.")
+    Narrator(Voice(engine="espeak", language="en-GB"))._speak("Breathe in. 4 more, at 10:30.")
+    assert spoken == [
+        "Atme ein.",
+        "4 Sekunden, z.B. bei 10:30.",
+        "Breathe in.",
+        "Four more, at ten thirty.",
+    ]
+    line = "Hold 1234 breaths."
+    german = Narrator(Voice(engine="espeak", language="de")).estimate(line, 1000)
+    english = Narrator(Voice(engine="espeak", language="en")).estimate(line, 1000)
+    assert english > german  # "one thousand two hundred and thirty-four" is six words more
+
+
 @pytest.mark.voice
 def test_an_unknown_espeak_language_says_how_to_find_one(tmp_path: Path) -> None:
     if espeak_binary() is None:

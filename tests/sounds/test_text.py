@@ -28,6 +28,21 @@ from relaxplayer.sounds import text
         ("Slowly, e.g. like this, i.e. gently.", "Slowly, for example like this, that is gently."),
         ("Dr. Lee & Mr. Ng, approx. 10 mins.", "Doctor Lee and Mister Ng, about ten minutes."),
         ("Sides etc. then rest", "Sides and so on then rest"),
+        ("Rest 10 min. Then breathe.", "Rest ten minutes. Then breathe."),
+        ("Breathe in. 4 more breaths.", "Breathe in. Four more breaths."),
+        ("Count 1,500,000 stars.", "Count one million five hundred thousand stars."),
+        (
+            "Bed at 22:00, up at 0:00 or 12:00.",
+            "Bed at twenty-two hundred, up at midnight or twelve o'clock.",
+        ),
+        ("At 22:15.", "At twenty-two fifteen."),
+        (
+            "From 10:30 pm to 7 am, or 9:05 p.m.",
+            "From ten thirty PM to seven AM, or nine oh five PM.",
+        ),
+        ("Sleep by 10PM. Rest.", "Sleep by ten PM. Rest."),
+        ("I am 5 amazing.", "I am five amazing."),
+        ("E.g. this, i.e. that.", "For example this, that is that."),
     ],
 )
 def test_normalize_writes_numbers_and_abbreviations_as_words(written: str, spoken: str) -> None:
@@ -44,6 +59,17 @@ def test_normalize_writes_numbers_and_abbreviations_as_words(written: str, spoke
         (105, "one hundred and five"),
         (1234, "one thousand two hundred and thirty-four"),
         (20_005, "twenty thousand and five"),
+        (1_000_000, "one million"),
+        (1_000_005, "one million and five"),
+        (
+            2_345_678_901,
+            "two billion three hundred and forty-five million six hundred and seventy-eight thousand nine hundred and one",
+        ),
+        (
+            999_999_999_999,
+            "nine hundred and ninety-nine billion nine hundred and ninety-nine million nine hundred and ninety-nine thousand nine hundred and ninety-nine",
+        ),
+        (1_000_000_000_000, "1000000000000"),
     ],
 )
 def test_number_words(n: int, words: str) -> None:
@@ -61,6 +87,8 @@ def test_ordinals_and_clock_times() -> None:
         "one hundred and first",
     ]
     assert text.clock_words(6, 0) == "six o'clock"
+    assert text.clock_words(13, 0) == "thirteen hundred"
+    assert text.ordinal_words(1_000_000) == "one millionth"
 
 
 def test_sentences_split_at_full_stops_but_not_after_abbreviations_or_initials() -> None:
@@ -70,20 +98,82 @@ def test_sentences_split_at_full_stops_but_not_after_abbreviations_or_initials()
         "Ready?",
         "Yes.",
     ]
-    assert text.sentences(text.normalize("Dr. Lee says rest. Then 5.5 breaths.")) == [
+    assert text.spoken_sentences("Dr. Lee says rest. Then 5.5 breaths.") == [
         "Doctor Lee says rest.",
         "Then five point five breaths.",
     ]
     assert text.sentences("Music by J. S. Bach. Now rest.") == ["Music by J. S. Bach.", "Now rest."]
     assert text.sentences("Breathe in... and out.") == ["Breathe in... and out."]
+    assert text.sentences("Ask Mr. Ng, e.g. Monday. I.e. Tuesday. Vs. Wednesday.") == [
+        "Ask Mr. Ng, e.g. Monday.",
+        "I.e. Tuesday.",
+        "Vs. Wednesday.",
+    ]
+    assert text.sentences("(Prof. Kim.) Then z.B. Ruhe.") == ["(Prof. Kim.)", "Then z.B. Ruhe."]
+    assert text.sentences('He said "Dr." Then "rest." Now.') == [
+        'He said "Dr." Then "rest."',
+        "Now.",
+    ]
+    assert text.sentences("Gut. Überall Ruhe. «Still.» ¿Listo?") == [
+        "Gut.",
+        "Überall Ruhe.",
+        "«Still.»",
+        "¿Listo?",
+    ]
+
+
+def test_a_sentence_that_starts_with_a_number_or_ends_in_an_abbreviation_is_kept() -> None:
+    assert text.spoken_sentences("Breathe in. 4 more breaths. Good.") == [
+        "Breathe in.",
+        "Four more breaths.",
+        "Good.",
+    ]
+    assert text.spoken_sentences("Rest 10 min. Then breathe.") == [
+        "Rest ten minutes.",
+        "Then breathe.",
+    ]
+    assert text.spoken_sentences("Stretch etc. Sleep at 10 p.m. 8 hrs. Then wake.") == [
+        "Stretch and so on.",
+        "Sleep at ten PM.",
+        "Eight hours.",
+        "Then wake.",
+    ]
+    assert text.spoken_sentences("See Dr. Lee. 3-5 min. Done!") == [
+        "See Doctor Lee.",
+        "Three to five minutes.",
+        "Done!",
+    ]
+
+
+def test_other_languages_keep_digits_and_abbreviations_for_the_engine() -> None:
+    german = "Atme 4 Sekunden ein, z.B. bei Dr. Müller um 10:30 & 3-5 min."
+    assert text.normalize(german, language="de") == german
+    assert text.normalize(german, language="de_DE") == german
+    assert text.normalize("Atme 4-7-8.\nDann  ruhen.", language="fr") == "Atme 4, 7, 8. Dann ruhen."
+    assert text.spoken_sentences("Atme ein. 4 Sekunden halten. Überall Ruhe.", "de") == [
+        "Atme ein.",
+        "4 Sekunden halten.",
+        "Überall Ruhe.",
+    ]
+    assert text.normalize("Hold 4 s.", language="en-GB") == "Hold four seconds."
+    assert text.word_count("Atme 1234 mal.", "de") == 3
+    assert text.word_count("Atme 1234 mal.", "en") == 9
 
 
 def test_a_blank_line_ends_a_sentence() -> None:
-    spoken = text.normalize("Relax your shoulders\n\nNow your arms.\n\nAnd rest")
-    assert text.sentences(spoken) == ["Relax your shoulders.", "Now your arms.", "And rest"]
+    written = "Relax your shoulders\n\nNow your arms.\n\nAnd rest"
+    assert text.spoken_sentences(written) == ["Relax your shoulders.", "Now your arms.", "And rest"]
+    assert text.sentences("Listen:\n \n and breathe") == ["Listen.", "and breathe"]
+    assert text.sentences('"Rest."\n\nNow') == ['"Rest."', "Now"]
     assert text.normalize("One line\nwraps here.") == "One line wraps here."
+    assert text.normalize("  \n\n ") == "" and text.sentences("") == []
 
 
 def test_word_count_counts_spoken_words() -> None:
     assert text.word_count("Breathe 4-7-8.") == 4
     assert text.word_count("") == 0
+
+
+def test_same_language_compares_primary_tags() -> None:
+    assert text.same_language("en_US", "en-gb") and text.same_language("EN", "en")
+    assert not text.same_language("de", "en")
