@@ -202,14 +202,12 @@ class Mixer:
         """The next ``min(n, frames left)`` frames; an empty block once the session is over."""
         lo = self.position
         n = max(0, min(n, self.timeline.length - lo))
-        out = np.zeros((n, self.channels), dtype=np.float32)
         if n == 0:
-            return out
+            return np.zeros((0, self.channels), dtype=np.float32)
         hi = lo + n
+        out = self._background_block(lo, n)  # the bed first: it fills the block, cues add to it
         self._start_cues(hi)
         self._mix_cues(out, lo, hi)
-        if self._background is not None:
-            self._mix_background(out, lo)
         if (master := self._master.gains(lo, n)) is not None:
             out *= master[:, None]
         soft_limit(out)
@@ -240,16 +238,22 @@ class Mixer:
         for i in finished:
             self._active.pop(i).release()
 
-    def _mix_background(self, out: np.ndarray, lo: int) -> None:
+    def _background_block(self, lo: int, n: int) -> np.ndarray:
+        """A fresh ``(n, channels)`` block holding the ducked, faded background (or silence)."""
         plan = self.timeline.background
-        assert plan is not None and self._background is not None
-        n = out.shape[0]
+        if plan is None or self._background is None:
+            return np.zeros((n, self.channels), dtype=np.float32)
         data = self._background.read(lo, n)
         gain = self._duck.gains(lo, n)
         if lo < plan.fade_in:
             ramp = np.minimum(np.arange(lo, lo + n, dtype=np.float32) / plan.fade_in, 1.0)
             gain = ramp if gain is None else gain * ramp
-        _add(out, data, plan.volume if gain is None else gain * np.float32(plan.volume))
+        _scale(data, plan.volume if gain is None else gain * np.float32(plan.volume))
+        if data.shape[1] == self.channels:
+            return data
+        out = np.empty((n, self.channels), dtype=np.float32)
+        out[:] = data.mean(axis=1, keepdims=True) if data.shape[1] > 1 else data
+        return out
 
 
 def _add(out: np.ndarray, data: np.ndarray, gain: float | np.ndarray) -> None:
@@ -261,11 +265,22 @@ def _add(out: np.ndarray, data: np.ndarray, gain: float | np.ndarray) -> None:
     """
     if data.shape[1] != out.shape[1] and data.shape[1] > 1:
         data = data.mean(axis=1, keepdims=True)
+    _scale(data, gain)
+    if data.shape[1] == out.shape[1]:
+        out += data
+        return
+    mono = data[:, 0]
+    for c in range(out.shape[1]):  # column by column: broadcasting (n, 1) over 2 is 5x slower
+        out[:, c] += mono
+
+
+def _scale(data: np.ndarray, gain: float | np.ndarray) -> None:
+    """``data *= gain`` in place, per frame when ``gain`` is an array (column by column: faster)."""
     if isinstance(gain, np.ndarray):
-        data *= gain[:, None]
+        for c in range(data.shape[1]):
+            data[:, c] *= gain
     elif gain != 1.0:
         data *= np.float32(gain)
-    out += data
 
 
 class _Env:
@@ -287,6 +302,8 @@ class _Env:
         ends = np.interp([lo, lo + n - 1], self.xs, self.ys)
         if np.all(ends == 1.0) and np.all(self.ys[i:j] == 1.0):
             return None
+        if i == j or (j == i + 1 and self.xs[i] == lo):  # one straight segment: cheap
+            return np.linspace(ends[0], ends[1], n, dtype=np.float32)
         pos = np.arange(lo, lo + n, dtype=np.float64)
         return np.interp(pos, self.xs, self.ys).astype(np.float32)
 

@@ -250,7 +250,8 @@ class Player:
             if self._pending is None or self._pending[0] != "seek":
                 self._end_out = self._out_frames + got
         gains = self._gains(n)
-        audio *= gains[:, None]
+        for c in range(channels):  # column by column: broadcasting over 2 channels is slower
+            audio[:, c] *= gains
         self._record(n, got)
         if self._gain == 0.0 and self._pending is not None:
             self._finish_pending()
