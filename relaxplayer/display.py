@@ -95,7 +95,10 @@ class TerminalDisplay:
             self.stream.write("\x1b[?25l")  # hide the cursor while we own the panel
         elif isinstance(event, ev.StepStarted):
             self.section, self.step = event.section, event.kind
-            self.subtitle = event.label if event.kind in ("say", "play", "timer") else self.subtitle
+            if event.kind in ("say", "play", "timer"):
+                self.subtitle = event.label
+            elif event.kind == "breathe":  # the guide below says what to do; old words would not
+                self.subtitle = ""
         elif isinstance(event, ev.CueStarted) and event.kind in ("speech", "clip"):
             self.subtitle = event.text
         elif isinstance(event, ev.Tick):

@@ -362,6 +362,7 @@ class Player:
                     self.paused,
                     self._volume_target,
                     self._output.underruns,
+                    *self._phase(),
                 )
             )
 

@@ -122,6 +122,11 @@ def test_events_follow_the_audio_clock_in_real_time() -> None:
     expected = [1.0, 1.0, 2.0, 3.0, 4.0]
     for (t, _), want in zip(cues, expected, strict=True):
         assert abs(t - want) < 0.15  # shown when heard (null's clock), not when mixed
+    # the breathing guide: each tick in the breathing step says which phase is heard, how far in
+    guide = [e for _, e in seen if isinstance(e, ev.Tick) and e.phase]
+    assert {e.phase for e in guide} == {"inhale", "exhale"}
+    assert all(0 <= e.phase_elapsed <= e.phase_length == 1.0 for e in guide)
+    assert all(RATE <= e.position < 5 * RATE for e in guide)
 
 
 def test_a_failing_device_is_retried_then_reported_with_the_position() -> None:

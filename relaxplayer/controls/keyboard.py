@@ -28,9 +28,8 @@ KEYS = {
     "-": "quieter",
     "q": "quit",
 }
-HELP = (
-    "space pause · n/→ next · p/← restart (twice: previous) · s next section · +/- volume · q quit"
-)
+# Under 80 columns, so it never wraps on a small terminal or a phone's ssh client.
+HELP = "space pause · n/→ next · p/← back · s section · +/- volume · q quit"
 
 
 def dispatch(player: Player, key: str) -> bool:
