@@ -54,9 +54,14 @@ def user_dirs() -> list[Path]:
 
 
 def _scan(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
+    """Sessions in one search folder; a folder that cannot be read (a bad entry in
+    ``RELAXPLAYER_PATH``, no permission) holds none rather than stopping ``list``."""
+    try:
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in SUFFIXES and p.is_file()}
+    except (OSError, ValueError):
         return {}
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in SUFFIXES and p.is_file()}
 
 
 def list_sessions() -> list[Entry]:
@@ -75,8 +80,8 @@ def list_sessions() -> list[Entry]:
 
 def find(name_or_path: str) -> Entry:
     """A session by path (anything with a slash or a .yaml suffix, or an existing file) or by name."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix in SUFFIXES or os.sep in name_or_path or path.is_file():
+    path = _user_path(name_or_path)
+    if path.suffix in SUFFIXES or os.sep in name_or_path or _is_file(path, name_or_path):
         return Entry(path.stem, path, "path")
     entries = {e.name: e for e in list_sessions()}
     if name_or_path in entries:
@@ -86,6 +91,25 @@ def find(name_or_path: str) -> Entry:
     raise ConfigError(
         f"no session named '{name_or_path}'{hint} (`relaxplayer list` shows them all)"
     )
+
+
+def _user_path(name_or_path: str) -> Path:
+    """``~`` expanded, or a ``ConfigError`` for ``~nosuchuser`` (which pathlib raises
+    as RuntimeError)."""
+    try:
+        return Path(name_or_path).expanduser()
+    except RuntimeError:
+        raise ConfigError(
+            f"cannot find the home folder in '{name_or_path}'; write the path out in full"
+        ) from None
+
+
+def _is_file(path: Path, name_or_path: str) -> bool:
+    """``Path.is_file``, with a clear ``ConfigError`` for a name no file can have."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise ConfigError(f"'{name_or_path}' is not a usable file name: {exc.strerror}") from None
 
 
 STARTER = """\

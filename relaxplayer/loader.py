@@ -8,6 +8,9 @@ session that fails at bedtime should have failed in ``validate`` instead.
 from __future__ import annotations
 
 import difflib
+import math
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,17 @@ MAX_FILE_BYTES = 1_000_000
 MAX_STEP_SECONDS = 12 * 3600.0
 MAX_REPEAT = 1000
 MAX_DEPTH = 8
+SHOWN_COLUMNS = 120
+MAX_CYCLES = 10000
+MAX_NESTING = 64  # YAML levels: far above any real script, far below Python's recursion limit
+MAX_CUES = 100_000  # steps, breathing phases and bells once repeats and cycles are expanded
+MAX_SESSION_SECONDS = 24 * 3600.0
+MIN_EVERY = 1.0
+MIN_PHASE = 0.5
+MAX_PHASE = 120.0
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")
+)
 
 TOP_KEYS = (
     "title",
@@ -71,19 +85,33 @@ Probe = Callable[[Path], object]
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """Safe loader that refuses anchors/aliases: they buy nothing in a script and
-    are the vector of "billion laughs" expansion bombs."""
+    """Safe loader that refuses anchors/aliases (they buy nothing in a script and
+    are the vector of "billion laughs" expansion bombs) and deep nesting (the
+    composer recurses, so ``[[[[...`` would otherwise end in a RecursionError)."""
+
+    nesting = 0
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
             raise yaml.MarkedYAMLError(
                 None,
                 None,
                 "aliases (*name) are not supported in session scripts; write the value out in full",
                 event.start_mark,
             )
-        return super().compose_node(parent, index)
+        if self.nesting >= MAX_NESTING:
+            raise yaml.MarkedYAMLError(
+                None,
+                None,
+                f"nested too deeply (more than {MAX_NESTING} levels of lists and mappings)",
+                event.start_mark,
+            )
+        self.nesting += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
 
 
 @dataclass
@@ -95,10 +123,13 @@ class _Ctx:
     base: Path
     found: list[tuple[tuple[int, int], str]] = field(default_factory=list)
     files: list[tuple[Path, yaml.Node, str]] = field(default_factory=list)
+    rejected: set[int] = field(default_factory=set)
 
     def error(
         self, node: yaml.Node | yaml.Mark | None, where: str, message: str, width: int = 1
     ) -> None:
+        if id(node) in self.rejected:
+            return  # its value was already reported as unreadable; one message per value
         mark = getattr(node, "start_mark", node)
         order = (mark.line, mark.column) if mark is not None else (-1, -1)
         self.found.append(
@@ -109,6 +140,11 @@ class _Ctx:
     def problems(self) -> list[str]:
         """Every problem, in the order they appear in the file."""
         return [text for _, text in sorted(self.found, key=lambda item: item[0])]
+
+    def reject(self, node: yaml.Node, where: str, message: str) -> None:
+        """Report a value that cannot be read, and silence later complaints about it."""
+        self.error(node, where, message)
+        self.rejected.add(id(node))
 
     def mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -134,8 +170,22 @@ def format_problem(
         if isinstance(node, yaml.ScalarNode) and node.end_mark.line == line:
             width = max(1, node.end_mark.column - col)
         width = max(1, min(width, len(src) - col)) if len(src) > col else 1
+        src, col, width = _window(src, col, width)
         return f"{head}\n    {src}\n    {' ' * col}^{'~' * (width - 1)}"
     return head
+
+
+def _window(src: str, col: int, width: int, size: int = SHOWN_COLUMNS) -> tuple[str, int, int]:
+    """At most ``size`` characters of a long source line around the caret, so one
+    10 000-character line does not flood the terminal."""
+    if len(src) <= size:
+        return src, col, width
+    start = max(0, min(col - size // 3, len(src) - size))
+    shown = src[start : start + size]
+    lead = "..." if start > 0 else ""
+    tail = "..." if start + size < len(src) else ""
+    width = max(1, min(width, start + size - col))
+    return f"{lead}{shown}{tail}", col - start + len(lead), width
 
 
 def load_session(path: str | Path, probe: Probe | None = None) -> Session:
@@ -153,54 +203,147 @@ def load_session(path: str | Path, probe: Probe | None = None) -> Session:
 def parse_session(text: str, file: str, base: Path, probe: Probe | None = None) -> Session:
     """Validate script ``text`` (named ``file`` in messages; paths relative to ``base``)."""
     ctx = _Ctx(file=file, lines=text.splitlines(), base=base)
-    try:
-        root = yaml.compose(text, Loader=_NoAliasLoader)
-    except yaml.MarkedYAMLError as exc:
-        # Where a construct began (an unclosed quote) helps more than where it broke.
-        mark = exc.context_mark or exc.problem_mark
-        what = ", ".join(p for p in (exc.context, exc.problem) if p)
-        ctx.error(mark, "", f"invalid YAML: {what}")
-        raise SessionError(ctx.problems) from None
-    except yaml.YAMLError as exc:
-        raise SessionError([f"{file}: error: invalid YAML: {exc}"]) from None
+    root = _compose(ctx, text)
     if root is None:
         raise SessionError([f"{file}: error: the file is empty; a session needs a title and steps"])
+    _check_tags(ctx, root)
     session = _session(ctx, root)
-    if probe is not None and not ctx.problems:
-        _probe_files(ctx, probe)
+    if probe is not None:
+        _probe_files(ctx, probe)  # even when other things are wrong: report everything at once
     if ctx.problems or session is None:
         raise SessionError(ctx.problems)
     return session
 
 
+def _compose(ctx: _Ctx, text: str) -> yaml.Node | None:
+    """The YAML node tree, or a ``SessionError`` pointing at the broken spot."""
+    try:
+        loader = _NoAliasLoader(text)  # the reader checks every character here
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        # Where a construct began (an unclosed quote) helps more than where it broke.
+        mark = exc.context_mark or exc.problem_mark
+        what = ", ".join(p for p in (exc.context, exc.problem) if p)
+        ctx.error(mark, "", f"invalid YAML: {what}")
+    except yaml.reader.ReaderError as exc:
+        _reader_error(ctx, text, exc)
+    except yaml.YAMLError as exc:
+        ctx.found.append(((-1, -1), f"{ctx.file}: error: invalid YAML: {exc}"))
+    raise SessionError(ctx.problems)
+
+
+def _reader_error(ctx: _Ctx, text: str, exc: yaml.reader.ReaderError) -> None:
+    """A character YAML refuses (NUL, other controls): reported by line and column, not offset."""
+    pos = exc.position
+    line = text.count("\n", 0, pos)
+    col = pos - (text.rfind("\n", 0, pos) + 1)
+    char = int(exc.character)  # PyYAML passes the code point
+    ctx.lines = text.replace(
+        chr(char), "\ufffd"
+    ).splitlines()  # keep control bytes off the terminal
+    mark = yaml.Mark(ctx.file, pos, line, col, None, None)
+    ctx.error(
+        mark,
+        "",
+        f"invalid YAML: the character U+{char:04X} is not allowed in a YAML file; remove it",
+    )
+
+
+def _check_tags(ctx: _Ctx, root: yaml.Node) -> None:
+    """Refuse explicit tags beyond the plain types (``!!python/...``, ``!!timestamp``, ``!foo``).
+
+    They are never needed in a script, and constructing them is where YAML
+    loaders run code or raise on odd values.
+    """
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                path = f"{where}.{name}" if where else str(name)
+                stack += [(key, path), (value, path)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
+        if node.tag not in PLAIN_TAGS and _explicit(node):
+            ctx.reject(
+                node,
+                where,
+                f"the tag {_short_tag(node.tag)} is not supported; remove it "
+                "(only !!str, !!int, !!float, !!bool and !!null are understood)",
+            )
+
+
+def _explicit(node: yaml.Node) -> bool:
+    """Whether the tag was written in the file rather than inferred from the value."""
+    if not isinstance(node, yaml.ScalarNode):
+        return True  # collections without a tag are always plain seq/map
+    plain = node.style is None
+    return node.tag != _CONSTRUCTOR.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+
+
+def _short_tag(tag: str) -> str:
+    prefix = "tag:yaml.org,2002:"
+    return f"!!{tag[len(prefix) :]}" if tag.startswith(prefix) else tag
+
+
 def _read_text(path: Path) -> str:
     """The file's text, or a ``SessionError`` saying why it cannot be read."""
-    if not path.exists():
-        raise SessionError([f"{path}: error: no such file"])
-    if path.is_dir():
-        raise SessionError([f"{path}: error: is a folder, not a session file; name a .yaml file"])
+    _check_regular(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # never more: the size may have changed since stat
     except OSError as exc:
         raise SessionError([f"{path}: error: cannot read: {exc.strerror}"]) from None
     if len(data) > MAX_FILE_BYTES:
         raise SessionError(
-            [
-                f"{path}: error: file is {len(data)} bytes; a session script "
-                f"is at most {MAX_FILE_BYTES} bytes"
-            ]
+            [f"{path}: error: file is over {MAX_FILE_BYTES} bytes; a session script is smaller"]
         )
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM: not part of the text, nor of offsets
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SessionError([_not_utf8(str(path), data, exc.start)]) from None
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse what is not a plain file: a folder, a device (``/dev/zero`` never ends), a FIFO
+    (reading it waits for a writer forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SessionError([f"{path}: error: no such file"]) from None
+    except ValueError:
         raise SessionError(
-            [
-                f"{path}:{line}:{col}: error: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-                "save the file as UTF-8"
-            ]
+            [f"{str(path)!r}: error: a file name cannot contain a NUL character"]
         ) from None
+    except OSError as exc:
+        raise SessionError([f"{path}: error: cannot read: {exc.strerror}"]) from None
+    if stat.S_ISDIR(mode):
+        raise SessionError([f"{path}: error: is a folder, not a session file; name a .yaml file"])
+    if not stat.S_ISREG(mode):
+        raise SessionError(
+            [f"{path}: error: is not a regular file (a device or a pipe); name a .yaml file"]
+        )
+
+
+def _not_utf8(file: str, data: bytes, start: int) -> str:
+    """The first undecodable byte by line and column, with its line shown as far as it decodes."""
+    begin = data.rfind(b"\n", 0, start) + 1
+    end = data.find(b"\n", start)
+    line_text = data[begin : end if end >= 0 else len(data)].decode("utf-8", "replace")
+    col = len(data[begin:start].decode("utf-8", "replace"))
+    mark = yaml.Mark(file, start, data.count(b"\n", 0, start), col, None, None)
+    return format_problem(
+        file,
+        [""] * mark.line + [line_text],
+        mark,
+        "",
+        f"not UTF-8 text (byte 0x{data[start]:02x}); save the file as UTF-8",
+    )
 
 
 # --- generic node helpers -------------------------------------------------------------
@@ -247,18 +390,31 @@ def _kind(node: yaml.Node) -> str:
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+_TYPE_NAMES = {"!!int": "a whole number", "!!float": "a number", "!!bool": "true or false"}
 
 
-def _construct(node: yaml.Node) -> object:
-    """The Python value of a node, typed as YAML's safe loader would type it.
+def _construct(ctx: _Ctx, node: yaml.ScalarNode, where: str) -> object:
+    """The Python value of a scalar node, typed as YAML's safe loader would type it.
 
-    Tags the safe loader refuses (``!!python/...``) come back as their raw
-    text, which then fails the caller's type check with a normal message.
+    Only the plain types are constructed: anything else (an implicit date,
+    ``=``) comes back as its text and fails the caller's check with a normal
+    message. A value its tag cannot hold (``!!int abc``, ``!!bool maybe``)
+    makes PyYAML raise ValueError, KeyError or AttributeError; that is
+    reported here, at the value, and later complaints about it are silenced.
     """
+    if id(node) in ctx.rejected or node.tag not in PLAIN_TAGS:
+        return str(node.value)
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
-    except yaml.YAMLError:
-        return f"{node.tag} {getattr(node, 'value', '')}"
+    except (ValueError, KeyError, AttributeError, TypeError, yaml.YAMLError):
+        tag = _short_tag(node.tag)
+        ctx.reject(
+            node,
+            where,
+            f"{node.value!r} is not a valid {tag} value ({_TYPE_NAMES.get(tag, tag)}); "
+            "fix it or remove the tag",
+        )
+        return str(node.value)
 
 
 def _text(ctx: _Ctx, node: yaml.Node, where: str, allow_empty: bool = False) -> str | None:
@@ -279,7 +435,7 @@ def _duration(
         ctx.error(node, where, f"expected a duration, got {_kind(node)}; {units.DURATION_HELP}")
         return None
     try:
-        seconds = units.parse_duration(_construct(node))
+        seconds = units.parse_duration(_construct(ctx, node, where))
     except ValueError as exc:
         ctx.error(node, where, str(exc))
         return None
@@ -297,7 +453,10 @@ def _duration(
 
 
 def _level(ctx: _Ctx, node: yaml.Node, where: str) -> float | None:
-    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    if not isinstance(node, yaml.ScalarNode):
+        ctx.error(node, where, f"expected a level, got {_kind(node)}; {units.LEVEL_HELP}")
+        return None
+    value = _construct(ctx, node, where)
     try:
         return units.parse_level(value)
     except ValueError as exc:
@@ -305,8 +464,19 @@ def _level(ctx: _Ctx, node: yaml.Node, where: str) -> float | None:
         return None
 
 
+def _db_amount(ctx: _Ctx, node: yaml.Node, where: str) -> float | None:
+    if not isinstance(node, yaml.ScalarNode):
+        ctx.error(node, where, f'expected an amount in dB like "8 dB", got {_kind(node)}')
+        return None
+    try:
+        return units.parse_db_amount(_construct(ctx, node, where))
+    except ValueError as exc:
+        ctx.error(node, where, str(exc))
+        return None
+
+
 def _int(ctx: _Ctx, node: yaml.Node, where: str, low: int, high: int) -> int | None:
-    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    value = _construct(ctx, node, where) if isinstance(node, yaml.ScalarNode) else None
     if not isinstance(value, int) or isinstance(value, bool):
         ctx.error(node, where, f"expected a whole number, got {_kind(node)}")
         return None
@@ -317,7 +487,7 @@ def _int(ctx: _Ctx, node: yaml.Node, where: str, low: int, high: int) -> int | N
 
 
 def _number(ctx: _Ctx, node: yaml.Node, where: str, low: float, high: float) -> float | None:
-    value = _construct(node) if isinstance(node, yaml.ScalarNode) else None
+    value = _construct(ctx, node, where) if isinstance(node, yaml.ScalarNode) else None
     if not isinstance(value, int | float) or isinstance(value, bool):
         ctx.error(node, where, f"expected a number, got {_kind(node)}")
         return None
@@ -348,16 +518,35 @@ def _sound(
 
 def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str, audio: bool = True) -> Path | None:
     """An existing file relative to the session; ``audio`` files are also decoded by the probe."""
-    path = (ctx.base / Path(value).expanduser()).resolve()
-    if not path.exists():
+    try:
+        path = (ctx.base / Path(value).expanduser()).resolve()
+        exists, is_file = path.exists(), path.is_file()
+    except RuntimeError:  # ~name of a user that does not exist
+        ctx.error(node, where, f"cannot find the home folder in {value!r}; write the path out")
+        return None
+    except ValueError:
+        ctx.error(node, where, "a path cannot contain a NUL character (\\0)")
+        return None
+    except OSError as exc:
+        ctx.error(node, where, f"cannot use this path: {exc.strerror}")
+        return None
+    if not exists:
         ctx.error(node, where, f"file not found: {path}; paths are relative to the session file")
         return None
-    if not path.is_file():
+    if not is_file:
         ctx.error(node, where, f"{path} is not a file")
         return None
     if audio:
         ctx.files.append((path, node, where))
     return path
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that says no, rather than raising, for a name too long to exist."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _probe_files(ctx: _Ctx, probe: Probe) -> None:
@@ -441,7 +630,7 @@ def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
                     "voice.model",
                     "a Piper voice is an .onnx file (with its .onnx.json beside it)",
                 )
-            elif model is not None and not Path(f"{model}.json").is_file():
+            elif model is not None and not _is_file(Path(f"{model}.json")):
                 ctx.error(
                     keys["model"][1],
                     "voice.model",
@@ -478,11 +667,8 @@ def _background(ctx: _Ctx, node: yaml.Node) -> Background | None:
     bg: dict[str, float] = {}
     if "volume" in keys and (v := _level(ctx, keys["volume"][1], "background.volume")) is not None:
         bg["volume"] = v
-    if "duck" in keys:
-        try:
-            bg["duck_db"] = units.parse_db_amount(_construct(keys["duck"][1]))
-        except ValueError as exc:
-            ctx.error(keys["duck"][1], "background.duck", str(exc))
+    if "duck" in keys and (v := _db_amount(ctx, keys["duck"][1], "background.duck")) is not None:
+        bg["duck_db"] = v
     if (
         "fade_in" in keys
         and (
@@ -514,11 +700,70 @@ def _steps(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> tuple[Step, ..
         ctx.error(node, where, "the list of steps is empty; add at least one step")
         return ()
     steps = []
+    total = (0, 0.0)
     for i, item in enumerate(node.value):
         step = _step(ctx, item, f"{where}[{i}]", depth)
         if step is not None:
             steps.append(step)
+            if depth == 0:
+                total = _check_size(ctx, total, step, item, f"{where}[{i}]")
     return tuple(steps)
+
+
+def _check_size(
+    ctx: _Ctx, before: tuple[int, float], step: Step, node: yaml.Node, where: str
+) -> tuple[int, float]:
+    """Report the step where the expanded session outgrows ``MAX_CUES`` or ``MAX_SESSION_SECONDS``.
+
+    Each value passing its own check is not enough: repeats multiply, and a
+    session of a billion cues or a month would pass ``validate`` and then
+    exhaust memory or time in ``show``. Counted from the model, without
+    building the timeline; returns the running total including ``step``.
+    """
+    count, seconds = _expanded((step,))
+    after = (before[0] + count, before[1] + seconds)
+    if after[0] > MAX_CUES >= before[0]:
+        ctx.error(
+            node,
+            where,
+            f"the session has {after[0]:,} cues by the end of this step (steps, breaths and bells, "
+            f"with repeats expanded); the limit is {MAX_CUES:,}: use fewer repeats or cycles",
+        )
+    if after[1] > MAX_SESSION_SECONDS >= before[1]:
+        ctx.error(
+            node,
+            where,
+            f"the session lasts {units.format_time(after[1])} by the end of this step (with repeats "
+            f"expanded); the limit is {units.format_time(MAX_SESSION_SECONDS)}",
+        )
+    return after
+
+
+def _expanded(steps: list[Step] | tuple[Step, ...]) -> tuple[int, float]:
+    """(timeline entries, seconds of timed steps) once repeats, cycles, sides and bells expand.
+
+    Entries are the step spans, breathing phases and cues the timeline will
+    hold; spoken lines count no seconds, since their length is not known yet.
+    """
+    count, seconds = 0, 0.0
+    for step in steps:
+        if isinstance(step, Repeat):
+            inner = _expanded(step.steps)
+            count, seconds = count + step.count * inner[0], seconds + step.count * inner[1]
+        elif isinstance(step, Breathe):
+            p = step.pattern
+            phases = sum(1 for phase in (p.inhale, p.hold, p.exhale, p.rest) if phase > 0)
+            count += 1 + 2 * phases * step.cycles
+            seconds += step.pattern.cycle * step.cycles
+        elif isinstance(step, Timer):
+            sides = max(1, len(step.sides))
+            bells = math.ceil(step.duration / step.every) - 1 if step.every > 0 else 0
+            count += sides * (3 + bells)
+            seconds += sides * step.duration
+        else:
+            count += 1 if isinstance(step, Section | Pause) else 2
+            seconds += step.duration if isinstance(step, Pause) else 0.0
+    return count, seconds
 
 
 def _step(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> Step | None:
@@ -630,18 +875,16 @@ def _cycles(
         ctx.error(keys["for"][0], where, "give either 'cycles' or 'for', not both", 3)
         return None
     if "cycles" in keys:
-        return _int(ctx, keys["cycles"][1], f"{where}.cycles", 1, 10000)
+        return _int(ctx, keys["cycles"][1], f"{where}.cycles", 1, MAX_CYCLES)
     if "for" in keys:
         seconds = _duration(ctx, keys["for"][1], f"{where}.for")
         if seconds is None or pattern is None:
             return None
         cycles = int(seconds // pattern.cycle + 1e-9)
-        if cycles < 1:
-            ctx.error(
-                keys["for"][1],
-                f"{where}.for",
-                f"shorter than one breath cycle ({pattern.cycle:g} s)",
-            )
+        if not 1 <= cycles <= MAX_CYCLES:
+            short = f"shorter than one breath cycle ({pattern.cycle:g} s)"
+            many = f"{cycles} cycles of {pattern.cycle:g} s; the limit is {MAX_CYCLES} cycles"
+            ctx.error(keys["for"][1], f"{where}.for", short if cycles < 1 else many)
             return None
         return cycles
     if any(key not in STEP_KEYS["breathe"] for key in keys):
@@ -661,9 +904,7 @@ def _pattern(ctx: _Ctx, node: yaml.Node, where: str) -> BreathPattern | None:
     phases: dict[str, float] = {}
     for name, (_, value) in keys.items():
         if name in ("inhale", "hold", "exhale", "rest"):
-            seconds = _duration(
-                ctx, value, f"{where}.{name}", positive=name in ("inhale", "exhale"), limit=120
-            )
+            seconds = _phase(ctx, value, f"{where}.{name}", name in ("inhale", "exhale"))
             if seconds is not None:
                 phases[name] = seconds
     missing = [p for p in ("inhale", "exhale") if p not in keys]
@@ -673,6 +914,19 @@ def _pattern(ctx: _Ctx, node: yaml.Node, where: str) -> BreathPattern | None:
     if len(phases) != len(keys):
         return None
     return BreathPattern(**phases)
+
+
+def _phase(ctx: _Ctx, node: yaml.Node, where: str, required: bool) -> float | None:
+    """A phase in seconds: 0 (hold and rest only) or from ``MIN_PHASE``, since a cue
+    shorter than that cannot be followed and a 1 ms phase makes millions of cues."""
+    seconds = _duration(ctx, node, where, positive=required, limit=MAX_PHASE)
+    if seconds is not None and 0 < seconds < MIN_PHASE:
+        zero = "" if required else " (or 0 to leave it out)"
+        ctx.error(
+            node, where, f"{seconds:g} s is too short; a phase lasts at least {MIN_PHASE:g} s{zero}"
+        )
+        return None
+    return seconds
 
 
 def _timer(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:
@@ -693,15 +947,39 @@ def _timer(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | 
             f"{where}.say",
             "uses {side} but the timer has no 'sides'; add sides: [left, right]",
         )
-    every = 0.0
-    if "every" in keys:
-        every = _duration(ctx, keys["every"][1], f"{where}.every") or 0.0
+    every = _every(ctx, keys, f"{where}.every", seconds) if "every" in keys else 0.0
     bell: str | Path | None = "soft"
     if "bell" in keys:
         bell = _sound(ctx, keys["bell"][1], f"{where}.bell", BELLS, "bell")
     if seconds is None or say is None or bell is None:
         return None
     return Timer(duration=seconds, say=say, sides=sides, every=every, bell=bell, mark=mark)
+
+
+def _every(ctx: _Ctx, keys: dict, where: str, timer: float | None) -> float:
+    """Seconds between bells: at least ``MIN_EVERY`` (a bell is seconds long) and shorter than
+    the timer, since a bell is never rung at its very end."""
+    node = keys["every"][1]
+    every = _duration(ctx, node, where)
+    if every is None:
+        return 0.0
+    if every < MIN_EVERY:
+        ctx.error(
+            node,
+            where,
+            f"every: {node.value} is too short; bells ring at most once a second (every: 1s)",
+        )
+        return 0.0
+    if timer is not None and every >= timer:
+        than = "longer than" if every > timer else "as long as"
+        ctx.error(
+            node,
+            where,
+            f"every: {node.value} is {than} the timer ({keys['timer'][1].value}); no bell would "
+            "ring: make it shorter or leave it out",
+        )
+        return 0.0
+    return every
 
 
 def _repeat(ctx: _Ctx, keys: dict, where: str, mark: Mark, depth: int) -> Step | None:

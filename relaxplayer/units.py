@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import re
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(h|m|s|ms)", re.IGNORECASE)
+# "ms" before "m": alternation takes the first branch that matches, so "250ms"
+# must not be read as 250 minutes followed by a stray "s".
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(h|ms|m|s)", re.IGNORECASE)
 _DURATION_FULL = re.compile(r"^\s*(?:(?:\d+(?:\.\d+)?|\.\d+)\s*(?:h|ms|m|s)\s*)+$", re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _DB = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*db\s*$", re.IGNORECASE)
@@ -41,8 +43,12 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"cannot read {value!r} as a duration; {DURATION_HELP}") from None
     else:
         raise ValueError(f"expected a duration, got {type(value).__name__}; {DURATION_HELP}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"duration must be zero or more, got {value!r}")
+    if math.isnan(seconds):
+        raise ValueError(f"duration {value!r} is not a finite number; {DURATION_HELP}")
+    if seconds < 0:
+        raise ValueError(f"duration {value!r} is negative; it must be longer than zero")
+    if math.isinf(seconds):
+        raise ValueError(f"duration {value!r} is too long: it is not a finite number")
     return seconds
 
 

@@ -139,3 +139,19 @@ def test_new_session_into_a_given_folder(tmp_path: Path) -> None:
     for bad in ("", "Upper", "-dash", "with space", "x" * 65, "dot.yaml"):
         with pytest.raises(ConfigError, match="is not a session name"):
             library.new_session(bad, folder=tmp_path)
+
+
+def test_unusable_names_are_config_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        library.find("~nosuchuser/x")
+    assert str(info.value) == (
+        "cannot find the home folder in '~nosuchuser/x'; write the path out in full"
+    )
+    with pytest.raises(ConfigError) as info:
+        library.find("a" * 300)
+    assert str(info.value) == f"'{'a' * 300}' is not a usable file name: File name too long"
+
+
+def test_an_unreadable_search_folder_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAXPLAYER_PATH", "x" * 300)
+    assert "default" in [e.name for e in library.list_sessions()]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from relaxplayer.errors import SessionError
-from relaxplayer.loader import load_session, parse_session
+from relaxplayer.loader import MAX_FILE_BYTES, load_session, parse_session
 from relaxplayer.model import Background, Breathe, BreathPattern, End, Repeat, Say, Timer
 
 DATA = Path(__file__).parent / "data"
@@ -56,22 +57,29 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("90", 90.0), ("1m30s", 90.0), ("1.5m", 90.0), ("250ms", 0.25), ("1h", 3600.0)],
+)
+def test_durations(value: str, seconds: float) -> None:
+    text = f"title: t\nsteps:\n  - pause: {value}\n"
+    assert parse_session(text, "t.yaml", Path(".")).steps[0].duration == seconds
+
+
+@pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("90", None),
-        ("1m30s", None),
-        ("1.5m", None),
         ("ten", "cannot read 'ten' as a duration"),
         ("[1, 2]", "expected a duration, got a list"),
+        (".nan", "duration nan is not a finite number"),
+        (".inf", "duration inf is too long: it is not a finite number"),
+        ("1e309", "duration '1e309' is too long: it is not a finite number"),
     ],
 )
-def test_durations(value: str, message: str | None) -> None:
+def test_bad_durations(value: str, message: str) -> None:
     text = f"title: t\nsteps:\n  - pause: {value}\n"
-    if message is None:
-        assert parse_session(text, "t.yaml", Path(".")).steps[0].duration == 90.0
-    else:
-        with pytest.raises(SessionError, match=message):
-            parse_session(text, "t.yaml", Path("."))
+    with pytest.raises(SessionError) as info:
+        parse_session(text, "t.yaml", Path("."))
+    assert info.value.problems[0].startswith(f"t.yaml:3:12: error: steps[0].pause: {message}")
 
 
 def test_folder_missing_file_and_empty_file(tmp_path: Path) -> None:
@@ -91,8 +99,14 @@ def test_top_level_must_be_a_mapping() -> None:
 
 def test_python_tags_are_never_constructed() -> None:
     text = "title: t\nsteps:\n  - pause: !!python/name:os.system 5\n"
-    with pytest.raises(SessionError, match=r"3:12: error: steps\[0\]\.pause: cannot read"):
+    with pytest.raises(SessionError) as info:
         parse_session(text, "t.yaml", Path("."))
+    assert info.value.problems == [
+        "t.yaml:3:12: error: steps[0].pause: the tag !!python/name:os.system is not supported; "
+        "remove it (only !!str, !!int, !!float, !!bool and !!null are understood)\n"
+        "      - pause: !!python/name:os.system 5\n"
+        "               ^~~~~~~~~~~~~~~~~~~~~~~~~"
+    ]
 
 
 def test_paths_are_relative_to_the_script(tmp_path: Path) -> None:
@@ -118,3 +132,89 @@ def test_probe_failures_are_reported_with_their_position(tmp_path: Path) -> None
     with pytest.raises(SessionError) as info:
         parse_session(text, "s.yaml", tmp_path, probe=probe)
     assert str(info.value).startswith("s.yaml:3:11: error: steps[0].play: cannot decode bad.wav")
+
+
+def test_probe_runs_even_when_other_things_are_wrong(tmp_path: Path) -> None:
+    from relaxplayer.errors import AssetError
+
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+
+    def probe(path: Path) -> None:
+        raise AssetError(f"cannot decode {path.name}")
+
+    text = "title: t\nsteps:\n  - pause: -1\n  - play: bad.wav\n"
+    with pytest.raises(SessionError) as info:
+        parse_session(text, "s.yaml", tmp_path, probe=probe)
+    heads = [p.splitlines()[0] for p in info.value.problems]
+    assert heads == [
+        "s.yaml:3:12: error: steps[0].pause: duration -1 is negative; it must be longer than zero",
+        "s.yaml:4:11: error: steps[1].play: cannot decode bad.wav",
+    ]
+
+
+def test_a_nul_character_is_reported_by_line_and_column() -> None:
+    with pytest.raises(SessionError) as info:
+        parse_session("title: t\nsteps:\n  - say: a\0b\n", "t.yaml", Path("."))
+    assert info.value.problems == [
+        "t.yaml:3:11: error: invalid YAML: the character U+0000 is not allowed in a YAML file; "
+        "remove it\n      - say: a\ufffdb\n              ^"
+    ]
+
+
+def test_undecodable_bytes_are_reported_by_character_column(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes("title: t\nsteps:\n  - say: Café ".encode() + b"\xff\n")
+    with pytest.raises(SessionError) as info:
+        load_session(path)
+    assert str(info.value) == (
+        f"{path}:3:15: error: not UTF-8 text (byte 0xff); save the file as UTF-8\n"
+        "      - say: Café \ufffd\n"
+        "                  ^"
+    )
+
+
+def test_devices_and_pipes_are_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(SessionError) as info:
+            load_session(path)
+        assert str(info.value) == (
+            f"{path}: error: is not a regular file (a device or a pipe); name a .yaml file"
+        )
+
+
+def test_oversized_files_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    with pytest.raises(SessionError) as info:
+        load_session(path)
+    assert str(info.value) == (
+        f"{path}: error: file is over 1000000 bytes; a session script is smaller"
+    )
+
+
+def test_unreadable_file_names_are_session_errors(tmp_path: Path) -> None:
+    with pytest.raises(SessionError) as info:
+        load_session(tmp_path / ("a" * 300 + ".yaml"))
+    assert str(info.value).endswith(".yaml: error: cannot read: File name too long")
+    with pytest.raises(SessionError) as info:
+        load_session("a\0b.yaml")
+    assert str(info.value) == "'a\\x00b.yaml': error: a file name cannot contain a NUL character"
+
+
+def test_the_cue_cap_counts_repeats_cycles_and_bells() -> None:
+    text = (
+        "title: t\nsteps:\n  - repeat: 1000\n    steps:\n"
+        "      - breathe: {inhale: 0.5, exhale: 0.5}\n        cycles: 24\n      - bell: soft\n"
+        "  - timer: 2h\n    every: 1s\n"
+    )
+    with pytest.raises(SessionError) as info:
+        parse_session(text, "t.yaml", Path("."))
+    assert [p.splitlines()[0] for p in info.value.problems] == [
+        "t.yaml:8:5: error: steps[1]: the session has 106,202 cues by the end of this step "
+        "(steps, breaths and bells, with repeats expanded); the limit is 100,000: "
+        "use fewer repeats or cycles"
+    ]
+    s = parse_session(text.replace("2h", "1m"), "t.yaml", Path("."))
+    assert isinstance(s.steps[0], Repeat) and s.steps[1].every == 1.0
