@@ -121,20 +121,30 @@ def display_accuracy(env: dict[str, str], work: Path) -> list[float]:
             break
     proc.wait()
     audio = np.fromfile(capture, dtype="<f4").reshape(-1, 2)[:, 0]
-    first = int(np.flatnonzero(audio != 0)[0]) if np.any(audio != 0) else 0
-    env_db = np.abs(audio) > 0.01
-    onsets = []
-    i = 0
-    while len(onsets) < len(printed) and i < len(env_db):
-        nz = np.flatnonzero(env_db[i:])
-        if nz.size == 0:
-            break
-        onsets.append(i + nz[0])
-        i = i + nz[0] + int(2.5 * RATE)
-    # the capture is written as the device takes samples; its clock runs in real time from `first`
-    heard = [(o - first) / RATE for o in onsets]
+    onsets = bell_onsets(audio)
+    # The capture is written as the device takes samples, so its frames are the audio clock;
+    # both series are measured from the first bell, which leaves the device latency out.
+    heard = [(o - onsets[0]) / RATE for o in onsets]
     shown = [t - printed[0] for t in printed]
-    return [abs(s - h) * 1000 for s, h in zip(shown, heard, strict=False)]
+    return [abs(s - h) * 1000 for s, h in zip(shown, heard, strict=True)]
+
+
+def bell_onsets(audio: np.ndarray) -> list[int]:
+    """Frames where a bell strikes: 5 ms energy jumping 4x over 20 ms (a ringing tail does not)."""
+    win = RATE // 200
+    n = len(audio) // win
+    energy = np.sqrt(np.mean(audio[: n * win].reshape(n, win) ** 2, axis=1))
+    energy = np.concatenate([np.zeros(4), energy])  # silence before the capture began
+    onsets, k = [], 4
+    while k < n + 4:
+        if energy[k] > 0.01 and energy[k] > 4 * energy[k - 4] + 1e-4:
+            onsets.append(
+                max(k - 5, 0) * win
+            )  # the jump is inside the previous window at the latest
+            k += int(2.5 * RATE / win)  # past this bell's attack
+        else:
+            k += 1
+    return onsets
 
 
 def soak(env: dict[str, str], work: Path, minutes: float) -> str:

@@ -53,29 +53,38 @@ def session_yaml(minutes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_measured(cmd: list[str], repeat: int = 3, **kw: object) -> tuple[float, float]:
-    """Median wall seconds and peak RSS (MB) of a child process over ``repeat`` runs.
+def run_measured(
+    cmd: list[str], out: Path, repeat: int = 5, **kw: object
+) -> tuple[float, float, float]:
+    """Median wall seconds, median CPU seconds and peak RSS (MB) of a child over ``repeat`` runs.
 
-    Dirty pages from the previous run are flushed first (os.sync), so that no
-    run pays for another's disk writes.
+    Before each run the previous output is deleted and dirty pages are flushed
+    (os.sync), so that no run pays for another's disk writes or for freeing the
+    file it overwrites; both tools get the same treatment.
     """
     runs = []
     for _ in range(repeat):
+        out.unlink(missing_ok=True)
         os.sync()
         runs.append(_run_once(cmd, **kw))
-    print(f"  runs: {', '.join(f'{t:.2f}' for t, _ in runs)} s", flush=True)
-    runs.sort()
-    return runs[len(runs) // 2][0], max(rss for _, rss in runs)
+    print(
+        f"  runs: {', '.join(f'{t:.2f}' for t, _, _ in runs)} s wall, "
+        f"{', '.join(f'{c:.2f}' for _, c, _ in runs)} s CPU",
+        flush=True,
+    )
+    wall = sorted(t for t, _, _ in runs)[len(runs) // 2]
+    cpu = sorted(c for _, c, _ in runs)[len(runs) // 2]
+    return wall, cpu, max(rss for _, _, rss in runs)
 
 
-def _run_once(cmd: list[str], **kw: object) -> tuple[float, float]:
+def _run_once(cmd: list[str], **kw: object) -> tuple[float, float, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    return seconds, usage.ru_maxrss / 1024.0
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
 def duration_of(wav: Path) -> float:
@@ -108,20 +117,22 @@ def main() -> None:
             check=True,
             stderr=subprocess.DEVNULL,
         )
-        t_long, rss_long = run_measured(
+        t_long, cpu_long, rss_long = run_measured(
             [*exe, "render", str(long_s), "-o", str(work / "long.wav"), "--voice", args.voice],
+            work / "long.wav",
             stderr=subprocess.DEVNULL,
         )
         seconds = duration_of(work / "long.wav")
-        t_short, rss_short = run_measured(
+        t_short, _, rss_short = run_measured(
             [*exe, "render", str(short_s), "-o", str(work / "short.wav"), "--voice", args.voice],
+            work / "short.wav",
             stderr=subprocess.DEVNULL,
         )
         print(
             f"session length            {seconds / 60:.1f} min ({seconds:.0f} s), 44.1 kHz stereo"
         )
         print(
-            f"relaxplayer render        {t_long:6.2f} s  ({seconds / t_long:6.0f}x real time)  peak RSS {rss_long:5.1f} MB"
+            f"relaxplayer render        {t_long:6.2f} s  ({seconds / t_long:6.0f}x real time)  CPU {cpu_long:5.2f} s  peak RSS {rss_long:5.1f} MB"
         )
         print(
             f"relaxplayer render 5 min  {t_short:6.2f} s                         peak RSS {rss_short:5.1f} MB"
@@ -136,7 +147,7 @@ def main() -> None:
             check=True,
             stderr=subprocess.DEVNULL,
         )
-        t_ff, rss_ff = run_measured(
+        t_ff, cpu_ff, rss_ff = run_measured(
             [
                 ffmpeg,
                 "-nostdin",
@@ -162,12 +173,16 @@ def main() -> None:
                 "-c:a",
                 "pcm_s16le",
                 str(work / "ffmpeg.wav"),
-            ]
+            ],
+            work / "ffmpeg.wav",
         )
         print(
-            f"ffmpeg anoisesrc+amix     {t_ff:6.2f} s  ({seconds / t_ff:6.0f}x real time)  peak RSS {rss_ff:5.1f} MB"
+            f"ffmpeg anoisesrc+amix     {t_ff:6.2f} s  ({seconds / t_ff:6.0f}x real time)  CPU {cpu_ff:5.2f} s  peak RSS {rss_ff:5.1f} MB"
         )
-        print(f"time ratio relaxplayer/ffmpeg  {t_long / t_ff:.2f}  (target <= 0.50)")
+        print(
+            f"time ratio relaxplayer/ffmpeg  {t_long / t_ff:.2f} wall, {cpu_long / cpu_ff:.2f} CPU"
+            "  (target <= 0.50)"
+        )
         print(
             f"peak RSS 60 vs 5 min           {rss_long - rss_short:+.1f} MB  (target within 10 MB; <= 80 MB)"
         )

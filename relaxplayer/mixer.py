@@ -209,7 +209,7 @@ class Mixer:
         self._start_cues(hi)
         self._mix_cues(out, lo, hi)
         if (master := self._master.gains(lo, n)) is not None:
-            out *= master[:, None]
+            _scale(out, master)
         soft_limit(out)
         self.position = hi
         return out
@@ -289,21 +289,35 @@ class _Env:
     def __init__(self, points: Envelope) -> None:
         self.xs = np.array([x for x, _ in points], dtype=np.float64)
         self.ys = np.array([y for _, y in points], dtype=np.float64)
+        self._x = [float(x) for x, _ in points]  # plain lists: bisect beats numpy for two lookups
+        self._y = [float(y) for _, y in points]
 
-    def gains(self, lo: int, n: int) -> np.ndarray | None:
-        """Gains for frames ``[lo, lo+n)``, or None when they are all exactly 1.0.
+    def _at(self, frame: float, k: int) -> float:
+        """The envelope at ``frame``, which lies before breakpoint ``k`` (and after ``k - 1``)."""
+        if k == 0:
+            return self._y[0]
+        if k == len(self._x):
+            return self._y[-1]
+        x0, x1, y0, y1 = self._x[k - 1], self._x[k], self._y[k - 1], self._y[k]
+        return y0 + (y1 - y0) * (frame - x0) / (x1 - x0)
 
-        A linear segment's extremes are at its ends, so checking the block's
-        end points and the breakpoints inside it is enough.
+    def gains(self, lo: int, n: int) -> np.ndarray | float | None:
+        """Gains for frames ``[lo, lo+n)``: None when all exactly 1.0, one number when constant.
+
+        Called for every block while playing, so the common cases (outside the
+        envelope, on a flat stretch, on one straight ramp) cost a couple of
+        bisections and no arrays at all, or a single ``linspace``.
         """
-        if self.xs.size == 0:
+        if not self._x:
             return None
-        i, j = np.searchsorted(self.xs, [lo, lo + n - 1], side="left")
-        ends = np.interp([lo, lo + n - 1], self.xs, self.ys)
-        if np.all(ends == 1.0) and np.all(self.ys[i:j] == 1.0):
-            return None
-        if i == j or (j == i + 1 and self.xs[i] == lo):  # one straight segment: cheap
-            return np.linspace(ends[0], ends[1], n, dtype=np.float32)
+        last = lo + n - 1
+        i = bisect.bisect_right(self._x, lo)
+        j = bisect.bisect_left(self._x, last)
+        if i >= j:  # no breakpoint strictly inside the block: one straight piece
+            a, b = self._at(lo, i), self._at(last, j)
+            if a == b:
+                return None if a == 1.0 else a
+            return np.linspace(a, b, n, dtype=np.float32)
         pos = np.arange(lo, lo + n, dtype=np.float64)
         return np.interp(pos, self.xs, self.ys).astype(np.float32)
 

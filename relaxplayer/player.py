@@ -25,7 +25,7 @@ from relaxplayer import events as ev
 from relaxplayer.errors import OutputError
 from relaxplayer.mixer import Mixer
 from relaxplayer.outputs.base import Output
-from relaxplayer.timeline import Cue, Timeline
+from relaxplayer.timeline import Cue, StepSpan, Timeline
 
 RAMP_SECONDS = (
     0.03  # pause, resume and seek ramps: short enough to feel instant, long enough not to click
@@ -102,6 +102,8 @@ class Player:
             None  # monotonic time a device outage began (retry policy only)
         )
         self._step_index = -1
+        self._seeks = 0  # seeks done by the audio thread (a jump, not playing on)
+        self._seen_seeks = -1  # as last seen by the main thread; the start counts as a jump
         self._cue_index = 0
         self._last_tick = -(10**12)
         self._said_waiting = False
@@ -174,7 +176,8 @@ class Player:
             self._end_out = self._out_frames
             return np.zeros((n, self.mixer.channels), dtype=np.float32)
         finally:
-            self._wake.set()
+            if self._end_out is not None:  # the end (or a fault): tell the main thread now;
+                self._wake.set()  # otherwise it reads the clock at its own 10 Hz pace
 
     def _apply_commands(self) -> None:
         while True:
@@ -201,6 +204,7 @@ class Player:
         """Adopt a re-measured timeline; blocks not heard yet move with the position."""
         moved = self.mixer.retime(timeline)
         self.timeline = timeline
+        self._seeks += 1  # step spans are the new timeline's: announce only where we are
         if moved:
             with self._log_lock:
                 for block in self._log:
@@ -250,15 +254,23 @@ class Player:
             if self._pending is None or self._pending[0] != "seek":
                 self._end_out = self._out_frames + got
         gains = self._gains(n)
-        for c in range(channels):  # column by column: broadcasting over 2 channels is slower
-            audio[:, c] *= gains
+        if isinstance(gains, np.ndarray):
+            for c in range(channels):  # column by column: broadcasting over 2 channels is slower
+                audio[:, c] *= gains
+        elif gains != 1.0:
+            audio *= np.float32(gains)
         self._record(n, got)
         if self._gain == 0.0 and self._pending is not None:
             self._finish_pending()
         return audio
 
-    def _gains(self, n: int) -> np.ndarray:
-        """Per-frame transport x volume gain, ramping linearly towards the targets."""
+    def _gains(self, n: int) -> np.ndarray | float:
+        """Per-frame transport x volume gain, ramping linearly towards the targets.
+
+        Steady (the usual case) it is one number, so most blocks cost no arrays.
+        """
+        if self._gain == self._target and self._volume == self._volume_target:
+            return self._gain * self._volume
         delta = np.arange(1, n + 1, dtype=np.float64) / self._ramp
         if self._target >= self._gain:
             transport = np.minimum(self._gain + delta, self._target)
@@ -276,6 +288,7 @@ class Player:
             self._holding = True
         elif action[0] == "seek":
             self.mixer.seek(action[1])
+            self._seeks += 1
             self._end_out = None
             self._target, self._ramp = (
                 (0.0 if self._waiting else 1.0),
@@ -309,7 +322,7 @@ class Player:
         self._output.start(self.pull)
         try:
             while not self._finished():
-                self._wake.wait(1.0 / TICKS_PER_SECOND)
+                self._wake.wait(self._until_next())
                 self._wake.clear()
                 if self._fault is not None:
                     raise self._fault
@@ -321,6 +334,23 @@ class Player:
         self._report(force=True)
         self._emit(ev.Finished(self.heard, self.reason))
         return self.reason
+
+    def _until_next(self) -> float:
+        """Seconds to sleep: until the next cue or step is heard, at most one tick.
+
+        Waking just when a cue becomes audible puts its words on screen within
+        a few milliseconds of the sound, without polling the clock all the time.
+        """
+        tick = 1.0 / TICKS_PER_SECOND
+        if self.paused:
+            return tick
+        cues, steps = self.timeline.cues, self.timeline.steps
+        ahead = [cues[self._cue_index].start] if self._cue_index < len(cues) else []
+        nxt = self._step_index + 1
+        if 0 <= nxt < len(steps):
+            ahead.append(steps[nxt].start)
+        frames = min((f - self.heard for f in ahead if f > self.heard), default=None)
+        return tick if frames is None else min(tick, frames / self.rate + 0.002)
 
     def _finished(self) -> bool:
         assert self._output is not None
@@ -377,23 +407,37 @@ class Player:
         phase = span.phases[i]
         return (phase.name, (self.heard - phase.start) / self.rate, phase.length / self.rate)
 
+    def _steps_passed(self, current: StepSpan) -> list[StepSpan]:
+        """The timed steps heard since the last report, ending with ``current``.
+
+        Playing on, a clock that advanced past whole steps between two looks
+        (a file output, a stalled main thread) still announces each of them;
+        after a seek only the step landed on is announced.
+        """
+        seeks, self._seen_seeks = self._seen_seeks, self._seeks
+        if seeks != self._seeks or current.index < self._step_index:
+            return [current]
+        between = self.timeline.steps[self._step_index + 1 : current.index]
+        return [s for s in between if s.length > 0] + [current]
+
     def _emit_progress(self) -> None:
         """StepStarted / CueStarted for everything whose start has now been heard."""
         cues = self.timeline.cues
         current = self.timeline.step_at(self.heard)
         if current is not None and current.index != self._step_index:
-            self._step_index = current.index
-            self._emit(
-                ev.StepStarted(
-                    self.heard,
-                    current.index,
-                    current.kind,
-                    current.label,
-                    current.section,
-                    current.start,
-                    current.length,
+            for span in self._steps_passed(current):
+                self._emit(
+                    ev.StepStarted(
+                        max(span.start, self.heard) if span is current else span.start,
+                        span.index,
+                        span.kind,
+                        span.label,
+                        span.section,
+                        span.start,
+                        span.length,
+                    )
                 )
-            )
+            self._step_index = current.index
         if self._cue_index > len(cues) or (
             self._cue_index and cues[self._cue_index - 1].start > self.heard
         ):

@@ -3,7 +3,7 @@
 Needs no Python package, only alsa-utils. What sits between a pulled block and
 the listener is kept small so that a pause, which the player applies to the
 audio it pulls, is heard quickly: the pipe is shrunk to 4 KiB (1024 stereo
-frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 100 ms. The writer
+frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 60 ms. The writer
 thread's blocking ``write`` is what paces it. aplay reports underruns on
 stderr ("underrun!!!"), which a reader thread counts; aplay exiting while we
 still write is a device failure.
@@ -23,7 +23,7 @@ import numpy as np
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import ThreadedOutput, to_int16
 
-BUFFER_SECONDS = 0.06  # aplay --buffer-time, pacat --latency-msec: with the pipe, ~120 ms ahead
+BUFFER_SECONDS = 0.06  # aplay --buffer-time, pacat --latency-msec: with the pipe, ~100 ms ahead
 PIPE_BYTES = 4096
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
 PROBE_SECONDS = 0.2  # aplay fails to open a device well within this

@@ -25,7 +25,7 @@ import numpy as np
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import BLOCK, Pull, quiet_stderr
 
-LATENCY = "low"  # PortAudio's low latency; the 1024-frame block makes it >= 2 blocks (46 ms)
+LATENCY = "low"  # PortAudio's low latency; with 1536-frame blocks about 2 blocks (72 ms)
 INSTALL = (
     "install PortAudio (sudo apt install libportaudio2) and sounddevice (pip install sounddevice)"
 )

@@ -105,8 +105,7 @@ def _pydub_to_wav(ffmpeg: str, source: Path, out: Path) -> None:
         lines = str(exc).strip().splitlines()
         reason = next((ln for ln in reversed(lines) if ln.strip()), "unknown error")
         raise AssetError(
-            f"{source}: cannot decode with ffmpeg: {reason.strip()}; "
-            "convert it to WAV, FLAC or OGG"
+            f"{source}: cannot decode with ffmpeg: {reason.strip()}; convert it to WAV, FLAC or OGG"
         ) from None
     with open(out, "wb") as f:  # our handle: pydub leaves a path's file open
         segment.export(f, format="wav")

@@ -19,7 +19,7 @@ import soundfile as sf
 
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs import NAMES, available_outputs, open_output
-from relaxplayer.outputs.base import Output, to_int16
+from relaxplayer.outputs.base import BLOCK, Output, to_int16
 
 from .conftest import VirtualCard
 
@@ -211,7 +211,7 @@ def test_null_is_paced_in_real_time() -> None:
     run = Run(open_output("null", RATE, 2), data)
     assert 0.49 <= run.heard < 0.6
     assert 0.98 < run.rate_ratio(RATE // 20, len(data)) < 1.02
-    assert run.latency <= 1024
+    assert run.latency <= BLOCK
 
 
 def finish(output: Output, data: np.ndarray) -> Feeder:
