@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from relaxplayer.cli import main
@@ -105,3 +107,28 @@ def test_a_users_own_piper_voice_validates_and_speaks(tmp_path: Path) -> None:
     broken = run("validate", str(script))
     assert broken.exit_code == 2
     assert "voice.model: the voice's config mine.onnx.json is missing" in broken.output
+
+
+def test_play_with_no_argument_plays_the_default_session(tmp_path: Path) -> None:
+    out = tmp_path / "default.wav"
+    result = run("play", "--output", f"file:{out}", "--plain", "--voice", "none")
+    assert result.exit_code == 0
+    assert result.output.startswith("[0:00] Welcome to relaxplayer (")
+    data, rate = sf.read(out)
+    shown = json.loads(run("show", "default", "--json", "--voice", "none").output)["seconds"]
+    assert abs(len(data) / rate - shown) < 0.5
+
+
+def test_a_users_session_with_a_built_in_name_replaces_it_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = tmp_path / "config" / "sessions"
+    sessions.mkdir(parents=True)
+    mine = sessions / "box-breathing.yaml"
+    mine.write_text("title: My box\nsteps:\n  - pause: 1s\n")
+    monkeypatch.setenv("RELAXPLAYER_CONFIG", str(tmp_path / "config"))
+    result = run("show", "box-breathing")
+    assert result.exit_code == 0 and "My box" in result.output
+    assert f"note: your {mine} is used instead of the built-in" in result.output
+    listed = {r["name"]: r for r in json.loads(run("list", "--json").output)}
+    assert listed["box-breathing"]["origin"] == "user" and "shadows" in listed["box-breathing"]
