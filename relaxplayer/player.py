@@ -462,6 +462,13 @@ class Player:
         now = time.monotonic()
         if self._outage is None or self._output.frames_played() > self.rate:
             self._outage = now
+        self._apply_commands()  # no audio thread runs now: commands sent meanwhile apply here
+        if self._pending is not None and self._pending[0] == "quit":
+            self._output = _DeadOutput(self._output)  # leaving anyway: nothing to reopen
+            with self._log_lock:
+                self._log.clear()  # the position stays where the listener was
+            self._carry_over(self._pending)
+            return
         self._emit(ev.Notice(self.heard, f"audio output failed ({error}); retrying"))
         while time.monotonic() - self._outage < self._retry_seconds:
             self._wake.wait(0.5)
@@ -478,10 +485,28 @@ class Player:
             self._log.clear()
         self._out_frames = 0
         self.mixer.seek(self.heard)
-        self._gain, self._target = 0.0, 1.0
+        self._carry_over(self._pending)
+        self._gain, self._target = 0.0, (0.0 if self._holding else 1.0)
         output.start(self.pull)
         self._output = output
         self._emit(ev.Notice(self.heard, f"audio output back on {output.name}"))
+
+    def _carry_over(self, pending: tuple | None) -> None:
+        """Finish what the lost device was fading for: the new one starts silent anyway.
+
+        Without this a quit (Ctrl-C, SIGTERM) or pause that arrived as the
+        device failed would be forgotten, and the session would play on.
+        """
+        self._pending = None
+        if pending is None:
+            return
+        if pending[0] == "quit":
+            self._end_out, self.reason = 0, "quit"
+        elif pending[0] == "hold":
+            self._holding = True
+        elif pending[0] == "seek":
+            self.mixer.seek(pending[1])
+            self._seeks += 1
 
     def _emit(self, event: ev.Event) -> None:
         for listener in self._listeners:

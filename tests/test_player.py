@@ -179,6 +179,33 @@ def test_signals_pause_skip_and_fade_out(tmp_path: Path) -> None:
     assert lines[-1].endswith("stopped")
 
 
+@pytest.mark.audio
+def test_ctrl_c_as_the_device_dies_still_stops(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: aplay dies with the player's own fade-out.
+
+    The quit must survive the device failure, not be lost in the recovery
+    (which once resumed the session and played it to the end).
+    """
+    import psutil
+
+    proc = subprocess.Popen(
+        [*CLI, "play", str(_script(tmp_path)), "--output", "alsa", "--plain"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    (aplay,) = [c for c in psutil.Process(proc.pid).children() if c.name() == "aplay"]
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    aplay.kill()
+    out, err = proc.communicate(timeout=15)
+    assert time.monotonic() - sent < 2.5, out
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1].endswith("stopped")
+    assert "[0:0" in out.splitlines()[-1]  # where it was, not the end of the session
+
+
 def test_keys_in_a_terminal_and_the_terminal_is_restored(tmp_path: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # child: the player, on a real terminal
