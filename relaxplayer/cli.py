@@ -7,7 +7,9 @@ codes: 0 ok, 2 bad session or arguments, 1 runtime failure, 130 Ctrl-C.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -437,8 +439,6 @@ def play(
 
 def _startup_reporter(player: Any) -> Callable[[Any], None]:
     """With --verbose: say once how long it took from launch to the first block handed to the device."""
-    import time
-
     from relaxplayer.events import Tick
 
     def report(event: Any) -> None:
@@ -457,8 +457,6 @@ def _startup_reporter(player: Any) -> Callable[[Any], None]:
 
 def process_age() -> float | None:
     """Seconds since this process was started (Linux /proc; None elsewhere)."""
-    import os
-
     try:
         start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])

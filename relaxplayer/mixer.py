@@ -287,8 +287,6 @@ class _Env:
     """A piecewise-linear gain envelope, evaluated per block (1.0 outside its points)."""
 
     def __init__(self, points: Envelope) -> None:
-        self.xs = np.array([x for x, _ in points], dtype=np.float64)
-        self.ys = np.array([y for _, y in points], dtype=np.float64)
         self._x = [float(x) for x, _ in points]  # plain lists: bisect beats numpy for two lookups
         self._y = [float(y) for _, y in points]
 
@@ -319,7 +317,7 @@ class _Env:
                 return None if a == 1.0 else a
             return np.linspace(a, b, n, dtype=np.float32)
         pos = np.arange(lo, lo + n, dtype=np.float64)
-        return np.interp(pos, self.xs, self.ys).astype(np.float32)
+        return np.interp(pos, self._x, self._y).astype(np.float32)
 
 
 def soft_limit(out: np.ndarray) -> None:

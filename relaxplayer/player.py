@@ -202,6 +202,7 @@ class Player:
 
     def _retime(self, timeline: Timeline) -> None:
         """Adopt a re-measured timeline; blocks not heard yet move with the position."""
+        old = self.timeline
         moved = self.mixer.retime(timeline)
         self.timeline = timeline
         self._seeks += 1  # step spans are the new timeline's: announce only where we are
@@ -210,7 +211,7 @@ class Player:
                 for block in self._log:
                     block.pos += moved
             if self._pending is not None and self._pending[0] == "seek":
-                self._pending = ("seek", self.timeline.same_place(self._pending[1], timeline))
+                self._pending = ("seek", old.same_place(self._pending[1], timeline))
 
     def _fade_then(self, action: tuple, ramp: int) -> None:
         if self._pending and self._pending[0] == "quit":
