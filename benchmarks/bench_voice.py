@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from relaxplayer.model import Voice
-from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available, wav_info
+from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available
+from relaxplayer.sounds.wavcache import wav_info
 
 LINES = [
     "Sit tall, with your feet flat on the floor.",

@@ -18,6 +18,7 @@ import click
 
 from relaxplayer import __version__, units
 from relaxplayer.errors import ConfigError, RelaxError, SessionError
+from relaxplayer.lint import session_warnings
 from relaxplayer.loader import load_session
 from relaxplayer.mixer import Mixer, SoundBank
 from relaxplayer.model import VOICE_ENGINES, Session, Voice
@@ -170,6 +171,8 @@ def validate(sessions: tuple[str, ...], voice_engine: str | None, require_voice:
             problems.append(f"{name}: error: {exc}")
             continue
         click.echo(f"{name}: ok ({session.title})")
+        for warning in session_warnings(session, plan(session, 8000, None, synthesize=False)[0]):
+            click.echo(f"{name}: warning: {warning}", err=True)
         if narrator is None and session.voice.engine != "none" and spoken_lines(session):
             click.echo(f"{name}: warning: {NO_VOICE}", err=True)
     if problems:

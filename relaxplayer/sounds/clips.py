@@ -183,14 +183,23 @@ def active_rms(data: np.ndarray, rate: int) -> float:
     return float(np.sqrt(voiced.mean())) if voiced.size else 0.0
 
 
-def normalize_loudness(data: np.ndarray, rate: int) -> np.ndarray:
-    """Scale to ``SPEECH_RMS_DB`` over voiced parts, never letting a peak pass -1 dBFS."""
+def loudness_gain(data: np.ndarray, rate: int) -> float:
+    """Linear gain that brings narration or a clip to the speech level (1.0 for silence).
+
+    The one place that decides how loud a voice line or a recording plays;
+    streamed clips call it on an analysed excerpt, in-memory ones on the whole.
+    """
     rms = active_rms(data, rate)
     peak = float(np.max(np.abs(data))) if data.size else 0.0
     if rms <= 1e-6 or peak <= 0:
-        return data
-    gain = min(10 ** (SPEECH_RMS_DB / 20) / rms, PEAK_LIMIT / peak)
-    return data * np.float32(gain)
+        return 1.0
+    return min(10 ** (SPEECH_RMS_DB / 20) / rms, PEAK_LIMIT / peak)
+
+
+def normalize_loudness(data: np.ndarray, rate: int) -> np.ndarray:
+    """``data`` scaled by ``loudness_gain``: speech level, never a peak past -1 dBFS."""
+    gain = loudness_gain(data, rate)
+    return data if gain == 1.0 else data * np.float32(gain)
 
 
 def open_loop(path: Path, rate: int) -> Source:

@@ -31,6 +31,7 @@ from relaxplayer.sounds import text as textmod
 from relaxplayer.sounds.clips import normalize_loudness, resample
 from relaxplayer.sounds.text import same_language
 from relaxplayer.sounds.tones import ramp
+from relaxplayer.sounds.wavcache import read_wav, wav_bytes, wav_info
 
 FORMAT_VERSION = 3  # bump when synthesis, text rules or normalisation change the sound
 SENTENCE_PAUSE = 0.35  # seconds of silence between sentences
@@ -38,7 +39,6 @@ EDGE = 0.03  # seconds kept before the first and after the last voiced sample of
 WORDS_PER_SECOND = {"piper": 3.8, "espeak": 3.5}  # measured at speed 1.0 (trimmed), for estimates
 ESPEAK_WPM = 160  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
-CHECK_CHUNK = b"rpck"  # our WAV chunk after the samples: SHA-256 of the data chunk
 
 
 def _piper_default() -> Path | None:
@@ -316,93 +316,6 @@ class Narrator:
         return json.dumps(
             {"engine": self.engine, "voice": self.voice_id, "speed": self.voice.speed}
         )
-
-
-# --- the cache format: 16-bit mono WAV + a checksum chunk -----------------------------------
-
-
-def wav_bytes(data: np.ndarray, rate: int) -> bytes:
-    """Mono float32 -> a 16-bit WAV whose last chunk is the SHA-256 of its samples.
-
-    Plain WAV players and libsndfile skip the extra chunk; ``read_wav`` uses it
-    to tell a whole entry from a damaged one.
-    """
-    pcm = np.clip(np.rint(data * 32767.0), -32768, 32767).astype("<i2").tobytes()
-    fmt = (
-        (1).to_bytes(2, "little")  # PCM
-        + (1).to_bytes(2, "little")  # mono
-        + rate.to_bytes(4, "little")
-        + (rate * 2).to_bytes(4, "little")
-        + (2).to_bytes(2, "little")
-        + (16).to_bytes(2, "little")
-    )
-    body = (
-        b"WAVE"
-        + b"fmt "
-        + len(fmt).to_bytes(4, "little")
-        + fmt
-        + b"data"
-        + len(pcm).to_bytes(4, "little")
-        + pcm
-        + (b"\0" if len(pcm) & 1 else b"")
-        + CHECK_CHUNK
-        + (32).to_bytes(4, "little")
-        + hashlib.sha256(pcm).digest()
-    )
-    return b"RIFF" + len(body).to_bytes(4, "little") + body
-
-
-def _chunks(blob: bytes) -> dict[bytes, bytes] | None:
-    """The chunks of a RIFF/WAVE file, or None when it is cut short or not a WAV."""
-    if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
-        return None
-    if int.from_bytes(blob[4:8], "little") + 8 != len(blob):
-        return None  # cut short (or grown): the RIFF header says how long the whole file is
-    chunks, offset = {}, 12
-    while offset + 8 <= len(blob):
-        size = int.from_bytes(blob[offset + 4 : offset + 8], "little")
-        if offset + 8 + size > len(blob):
-            return None
-        chunks[blob[offset : offset + 4]] = blob[offset + 8 : offset + 8 + size]
-        offset += 8 + size + (size & 1)
-    return chunks
-
-
-def read_wav(path: Path) -> tuple[np.ndarray, int] | None:
-    """``(int16 samples, rate)`` of a cache entry, or None unless it is whole and its checksum holds."""
-    try:
-        chunks = _chunks(path.read_bytes())
-    except OSError:
-        return None
-    if chunks is None or not {b"fmt ", b"data", CHECK_CHUNK} <= chunks.keys():
-        return None
-    fmt, data = chunks[b"fmt "], chunks[b"data"]
-    mono16 = len(fmt) >= 16 and fmt[2:4] == b"\x01\x00" and fmt[14:16] == b"\x10\x00"
-    if not mono16 or not data or hashlib.sha256(data).digest() != chunks[CHECK_CHUNK]:
-        return None
-    return np.frombuffer(data, dtype="<i2"), int.from_bytes(fmt[4:8], "little")
-
-
-def wav_info(path: Path) -> tuple[int, int] | None:
-    """``(frames, rate)`` from the header alone, or None when the file is shorter than it says.
-
-    Cheap (reads 44 bytes and a stat), for ``length``; ``read_wav`` checks the samples too.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(44)
-        size = path.stat().st_size
-    except OSError:
-        return None
-    ok = (
-        len(head) == 44
-        and head[:4] == b"RIFF"
-        and head[8:16] == b"WAVEfmt "
-        and head[36:40] == b"data"
-        and int.from_bytes(head[4:8], "little") + 8 == size
-    )
-    frames = int.from_bytes(head[40:44], "little") // 2 if ok else 0
-    return (frames, int.from_bytes(head[24:28], "little")) if frames > 0 else None
 
 
 def _resampled_length(frames: int, from_rate: int, to_rate: int) -> int:

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from relaxplayer.errors import AssetError
 from relaxplayer.model import Voice
-from relaxplayer.sounds import clips, speech, text
+from relaxplayer.sounds import clips, speech, text, wavcache
 from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available
 from tests.conftest import db
 from tests.data.make_test_clips import make
@@ -145,7 +145,7 @@ def test_two_prepare_runs_at_once_do_not_clobber(tmp_path: Path) -> None:
         paths = pool.map(_synthesize, [(str(tmp_path), line) for line in lines])
     assert len(set(paths)) == 6
     for path in set(paths):
-        assert speech.read_wav(Path(path)) is not None
+        assert wavcache.read_wav(Path(path)) is not None
     assert list((tmp_path / "speech").glob("*.part")) == []
 
 
