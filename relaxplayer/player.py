@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relaxplayer import events as ev
+from relaxplayer.commands import QUIT_FADE
 from relaxplayer.errors import OutputError
 from relaxplayer.mixer import Mixer
 from relaxplayer.outputs.base import Output
@@ -30,8 +31,6 @@ from relaxplayer.timeline import Cue, StepSpan, Timeline
 RAMP_SECONDS = (
     0.03  # pause, resume and seek ramps: short enough to feel instant, long enough not to click
 )
-QUIT_FADE = 0.5  # 'q'
-SIGNAL_FADE = 1.5  # SIGTERM / SIGINT: fade out within 2 s
 PREVIOUS_WINDOW = 3.0  # 'p' within this many seconds of a step's start goes to the previous step
 VOLUME_STEP = 0.1
 TICKS_PER_SECOND = 10

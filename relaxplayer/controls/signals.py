@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from relaxplayer.player import SIGNAL_FADE, Player
+from relaxplayer.commands import SIGNAL_FADE
+from relaxplayer.player import Player
 
 
 @contextmanager
