@@ -10,6 +10,7 @@ left open by a process that died is closed as ``interrupted`` on the next open.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -200,10 +201,8 @@ class History:
     def _fail(self, exc: BaseException) -> None:
         """Turn history off for this process, saying so once."""
         if self._db is not None:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-            except sqlite3.Error:
-                pass
             self._db = None
         if self.warning is None:
             self.warning = f"history is off ({self.path}: {exc}); playback carries on"
@@ -394,10 +393,8 @@ class _transaction:
         if kind is None:
             self.db.execute("COMMIT")
         else:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
 
 
 class HistoryListener:
@@ -441,9 +438,9 @@ class HistoryListener:
             return
         if isinstance(event, ev.Tick | ev.Paused | ev.Finished):
             self._advance(event.position, paused=isinstance(event, ev.Tick) and event.paused)
-        if isinstance(event, ev.Paused):
-            self._write()
-        elif isinstance(event, ev.Tick) and self.heard - self._written >= WRITE_EVERY:
+        if isinstance(event, ev.Paused) or (
+            isinstance(event, ev.Tick) and self.heard - self._written >= WRITE_EVERY
+        ):
             self._write()
         elif isinstance(event, ev.Finished):
             how = self.ending or {"end": "finished", "quit": "stopped"}.get(
