@@ -606,3 +606,200 @@ def prepare(sessions: tuple[str, ...], voice_engine: str | None, require_voice: 
             f"{name}: {len(texts)} lines ready ({len(todo)} synthesized now, {narrator.engine})",
             err=True,
         )
+
+
+# --- the bedside box: history, schedule ------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="How many recent sessions to list.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print recent sessions and totals as JSON.")
+@click.option(
+    "--export",
+    "export_format",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="Write every session (not only recent ones) as CSV or JSON.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --export: the file to write (atomically); default stdout.",
+)
+@click.option("--streak", is_flag=True, help="Also show how many days in a row you listened.")
+def history(
+    limit: int, as_json: bool, export_format: str | None, output_path: Path | None, streak: bool
+) -> None:
+    """Show what you listened to: recent sessions and time this week and this month.
+
+    Partial sessions count. The history is kept in the data folder
+    ($RELAXPLAYER_DATA); `serve` and `play` record it.
+    """
+    from relaxplayer.history import History, default_path, format_seconds
+
+    if output_path is not None and export_format is None:
+        raise ConfigError("-o/--output goes with --export csv or --export json")
+    path = default_path()
+    if not path.exists():
+        book = None
+    else:
+        book = History(path)
+        if book.warning:
+            raise RelaxError(book.warning.replace("; playback carries on", ""))
+    plays = book.recent(limit=None if export_format else limit) if book else []
+    if export_format:
+        text = _export_history(plays, export_format)
+        if output_path is None:
+            click.echo(text, nl=False)
+        else:
+            _write_atomic(output_path, text)
+            click.echo(f"wrote {len(plays)} sessions to {output_path}", err=True)
+        return
+    totals = book.totals() if book else None
+    days = book.streak() if book and streak else None
+    if as_json:
+        data: dict[str, Any] = {
+            "recent": [p.as_dict() for p in plays],
+            "totals": {
+                "week_seconds": round(totals.week, 1) if totals else 0.0,
+                "month_seconds": round(totals.month, 1) if totals else 0.0,
+                "all_seconds": round(totals.all, 1) if totals else 0.0,
+                "sessions": totals.plays if totals else 0,
+            },
+        }
+        if streak:
+            data["streak_days"] = days or 0
+        click.echo(json.dumps(data, indent=2))
+        return
+    if not plays or totals is None:
+        click.echo(
+            "no sessions in the history yet: it fills as you play (`relaxplayer play`); "
+            "partial sessions count too"
+        )
+        return
+    click.echo(
+        f"this week {format_seconds(totals.week)} · this month {format_seconds(totals.month)} · "
+        f"{totals.plays} session{'s' if totals.plays != 1 else ''} in all"
+    )
+    if days is not None:
+        click.echo(f"{days} day{'s' if days != 1 else ''} in a row")
+    for p in plays:
+        how = p.how or "playing"
+        click.echo(
+            f"{p.started:%a %Y-%m-%d %H:%M}  {format_seconds(p.heard):>10}  "
+            f"{round(p.fraction * 100):>3}%  {how:<13} {p.title}"
+        )
+
+
+def _export_history(plays: list[Any], export_format: str) -> str:
+    rows = [p.as_dict() for p in reversed(plays)]  # oldest first: how a spreadsheet reads
+    if export_format == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    fields = [
+        "id",
+        "session",
+        "title",
+        "source",
+        "started",
+        "ended",
+        "heard_seconds",
+        "fraction",
+        "how",
+    ]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write beside ``path`` and rename over it: a reader never sees half a file."""
+    import tempfile
+
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    except OSError as exc:
+        raise RelaxError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise RelaxError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@main.command()
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(1, 100),
+    default=7,
+    show_default=True,
+    help="How many upcoming runs to list.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config file (default: config.yaml in the config folder).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def schedule(count: int, config_path: Path | None, as_json: bool) -> None:
+    """List the next scheduled sessions from config.yaml (see docs/serve.md)."""
+    from datetime import datetime
+
+    from relaxplayer.history import History, default_path
+    from relaxplayer.service.config import default_path as default_config
+    from relaxplayer.service.config import load_config
+    from relaxplayer.service.scheduler import clock_problem, next_runs
+
+    config = load_config(config_path)
+    now = datetime.now().astimezone()
+    newest = History(default_path()).newest_start() if default_path().exists() else None
+    problem = clock_problem(now, newest_history=newest)
+    runs = next_runs(config.schedules, now, count)
+    if as_json:
+        data = {
+            "runs": [
+                {
+                    "at": r.at.isoformat(timespec="minutes"),
+                    "session": r.schedule.session,
+                    "volume": r.schedule.volume,
+                    "sleep_seconds": r.schedule.sleep,
+                }
+                for r in runs
+            ],
+            "clock_problem": problem,
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    if not config.schedules:
+        where = config.source or default_config()
+        click.echo(
+            f"no schedules in {where}; add one like\n"
+            'schedules:\n  - {at: "22:30", session: bedtime-body-scan, days: [mon, tue, wed, thu, fri]}'
+        )
+        return
+    for run in runs:
+        click.echo(run.describe())
+    if problem:
+        click.echo(f"note: {problem}", err=True)
