@@ -1,0 +1,271 @@
+"""The service core end to end: a REAL Player over the real ``null`` output, real sessions
+from the user's folder, real SQLite history, injected clocks for schedules and the sleep timer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from relaxplayer import events as ev
+from relaxplayer import library, resume
+from relaxplayer.errors import ConfigError
+from relaxplayer.history import History
+from relaxplayer.loader import load_session
+from relaxplayer.mixer import Mixer, SoundBank
+from relaxplayer.outputs.null import NullOutput
+from relaxplayer.player import Player
+from relaxplayer.service.config import Config, parse_config
+from relaxplayer.service.core import Service, SessionChanged
+from relaxplayer.service.scheduler import Scheduler
+from relaxplayer.timeline import build_timeline
+
+RATE = 8000
+CET = timezone(timedelta(hours=1))
+SHORT = "title: Short\nsteps:\n  - bell: soft\n  - pause: 1s\n"
+LONG = "title: Long\nbackground: {sound: pink-noise, volume: 20%}\nsteps:\n  - pause: 10m\n"
+WAIT = 20.0  # seconds: generous bound for events that arrive in well under one
+
+
+@pytest.fixture(autouse=True)
+def _folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAXPLAYER_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setenv("RELAXPLAYER_STATE", str(tmp_path / "state"))
+    sessions = tmp_path / "config" / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "short.yaml").write_text(SHORT)
+    (sessions / "long.yaml").write_text(LONG)
+
+
+def make_playback(name: str, volume: float = 1.0, **options: object) -> Player:
+    """The real chain: library -> loader -> timeline -> mixer -> Player -> null output."""
+    session = load_session(library.find(name).path)
+    bank = SoundBank(RATE, None)
+    mixer = Mixer(build_timeline(session, RATE, bank.measure), bank, 2)
+    return Player(mixer, lambda: NullOutput(RATE, 2), volume=volume)
+
+
+class Recorder:
+    """Subscribes to the service; ``wait_for`` blocks (bounded) until a matching event."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(self, match: Callable[[ev.Event], bool], after: int = 0) -> ev.Event:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: any(match(e) for e in self.events[after:]), WAIT)
+            assert ok, f"no such event; got {[type(e).__name__ for e in self.events]}"
+            return next(e for e in self.events[after:] if match(e))
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[tuple[Service, Recorder, History, Monotonic]]:
+    history = History(tmp_path / "data" / "history.sqlite3")
+    clock = Monotonic()
+    config = Config(default_session="short", sleep_fade=0.3)
+    service = Service(
+        make_playback,
+        config,
+        history=history,
+        monotonic=clock,
+        scheduler=Scheduler([], lambda: datetime.now(CET)),
+    )
+    recorder = Recorder()
+    service.subscribe(recorder)
+    try:
+        yield service, recorder, history, clock
+    finally:
+        service.close(fade=0.05)
+        history.close()
+
+
+def started(e: ev.Event) -> bool:
+    return isinstance(e, ev.Started)
+
+
+def test_plays_a_session_to_its_end_and_records_it(box) -> None:
+    service, recorder, history, _ = box
+    assert service.idle and service.status()["state"] == "idle"
+    service.play_default()
+    assert not service.idle
+    recorder.wait_for(lambda e: isinstance(e, ev.Finished))
+    assert service.wait_idle(WAIT)
+    [play] = history.recent()
+    assert (play.session, play.title, play.how) == ("short", "Short", "finished")
+    assert play.fraction == 1.0 and play.heard == pytest.approx(1.0, abs=0.01)  # all of it
+    assert play.source.endswith("short.yaml")
+    kinds = [type(e).__name__ for e in recorder.events]
+    assert kinds[0] == "SessionChanged" and kinds[-1] == "SessionChanged"
+    assert "Started" in kinds and "Finished" in kinds
+    assert resume.lookup("short") is None  # heard to the end: nothing to resume
+
+
+def test_pause_resume_and_stop_with_a_fade(box) -> None:
+    service, recorder, history, _ = box
+    service.play("long")
+    recorder.wait_for(lambda e: isinstance(e, ev.Tick) and e.position > RATE // 5)
+    service.toggle_pause()
+    recorder.wait_for(lambda e: isinstance(e, ev.Paused))
+    assert service.status()["state"] == "paused"
+    point = resume.lookup("long")
+    assert point is not None and point.how == "paused"
+    service.resume()
+    recorder.wait_for(lambda e: isinstance(e, ev.Resumed))
+    service.stop(fade=0.1)
+    finished = recorder.wait_for(lambda e: isinstance(e, ev.Finished))
+    assert finished.reason == "quit"  # type: ignore[attr-defined]
+    assert service.wait_idle(WAIT)
+    assert history.recent()[0].how == "stopped"
+    assert resume.lookup().session == "long"  # type: ignore[union-attr]
+
+
+def test_sleep_timer_fades_out_and_is_recorded_as_sleep_timer(box) -> None:
+    service, recorder, history, clock = box
+    with pytest.raises(ConfigError, match="nothing is playing"):
+        service.sleep(60)
+    service.play("long")
+    recorder.wait_for(started)
+    service.sleep(30 * 60)
+    assert service.sleep_remaining == 1800.0
+    clock.t += 1800 - 1.0  # the fade (0.3 s) has not begun yet
+    service.tick()
+    assert not service.idle
+    clock.t += 0.8  # 0.2 s left: inside the fade, which ends when the timer does
+    service.tick()
+    recorder.wait_for(lambda e: isinstance(e, ev.Finished))
+    assert service.wait_idle(WAIT)
+    assert history.recent()[0].how == "sleep-timer"
+    assert resume.lookup("long").how == "sleep-timer"  # type: ignore[union-attr]
+
+
+def test_playing_another_session_switches(box) -> None:
+    service, recorder, history, _ = box
+    service.play("long")
+    recorder.wait_for(started)
+    mark = len(recorder.events)
+    service.play("short")
+    recorder.wait_for(lambda e: isinstance(e, ev.Started) and e.title == "Short", after=mark)
+    assert service.wait_idle(WAIT)
+    assert [(p.session, p.how) for p in history.recent()] == [
+        ("short", "finished"),
+        ("long", "stopped"),
+    ]
+
+
+def test_unknown_session_is_refused_at_once(box) -> None:
+    service, _, _, _ = box
+    with pytest.raises(ConfigError, match="no session named 'nope'"):
+        service.play("nope")
+    assert service.idle
+
+
+def test_a_schedule_plays_at_its_injected_time(tmp_path: Path) -> None:
+    config = parse_config(
+        "default_session: short\nschedules:\n  - {at: 22:30, session: short, volume: 40%}\n",
+        "config.yaml",
+    )
+    wall = [datetime(2026, 12, 7, 22, 29, tzinfo=CET)]
+    history = History(tmp_path / "h.db")
+    log: list[str] = []
+    options: list[dict] = []
+
+    def factory(name: str, **kw: object) -> Player:
+        options.append(kw)
+        return make_playback(name, **kw)  # type: ignore[arg-type]
+
+    service = Service(
+        factory,
+        config,
+        history=history,
+        now=lambda: wall[0],
+        log=log.append,
+        scheduler=Scheduler(config.schedules, lambda: wall[0], plausible=lambda m: None),
+    )
+    try:
+        service.tick()
+        assert service.idle
+        wall[0] += timedelta(minutes=1)
+        service.tick()
+        assert not service.idle
+        assert service.wait_idle(WAIT)
+        assert options == [{"volume": 0.4}]
+        service.tick()  # polled again in the same minute: once only
+        assert service.idle and len(options) == 1
+        assert history.recent()[0].how == "finished"
+        assert "schedule 22:30: playing short" in log
+    finally:
+        service.close()
+        history.close()
+
+
+def test_an_implausible_clock_is_logged_once(tmp_path: Path) -> None:
+    config = parse_config("schedules:\n  - {at: 22:30, session: short}\n", "config.yaml")
+    wall = [datetime(1970, 1, 1, 22, 30, tzinfo=CET)]  # fake-hwclock at its worst
+    log: list[str] = []
+    service = Service(make_playback, config, now=lambda: wall[0], log=log.append)
+    try:
+        for _ in range(3):
+            service.tick()
+        assert service.idle
+        assert [line for line in log if line.startswith("schedules paused")] == [log[0]]
+        assert "before this relaxplayer was installed" in log[0]
+    finally:
+        service.close()
+
+
+def test_a_button_press_plays_the_default_then_pauses(box) -> None:
+    gpiozero = pytest.importorskip("gpiozero")
+    from gpiozero.pins.mock import MockFactory
+
+    from relaxplayer.controls.gpio import GpioButton
+
+    service, recorder, history, _ = box
+    factory = MockFactory()
+    try:
+        with GpioButton(service, 17, bounce=None, pin_factory=factory):
+            pin = factory.pin(17)
+            pin.drive_low()
+            pin.drive_high()
+            recorder.wait_for(started)
+            pin.drive_low()
+            pin.drive_high()
+            recorder.wait_for(lambda e: isinstance(e, ev.Paused))
+    finally:
+        factory.reset()
+    del gpiozero
+    service.stop(fade=0.05)
+    assert service.wait_idle(WAIT)
+    assert history.recent()[0].session == "short"
+
+
+def test_a_broken_subscriber_does_not_stop_playback(box) -> None:
+    service, recorder, history, _ = box
+    log: list[str] = []
+    service.log = log.append
+
+    def broken(event: ev.Event) -> None:
+        raise RuntimeError("remote went away")
+
+    service.subscribe(broken)
+    service.play("short")
+    assert service.wait_idle(WAIT)
+    assert history.recent()[0].how == "finished"
+    assert any("a listener failed" in line for line in log)
+    assert any(isinstance(e, SessionChanged) for e in recorder.events)
