@@ -803,3 +803,155 @@ def schedule(count: int, config_path: Path | None, as_json: bool) -> None:
         click.echo(run.describe())
     if problem:
         click.echo(f"note: {problem}", err=True)
+
+
+# --- the bedside box: serve ----------------------------------------------------------
+
+
+def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..., Any]:
+    """``make_playback`` for the service, built from the same steps as ``play``.
+
+    Stands in until ``relaxplayer.playback`` offers one playback object for both.
+    """
+
+    def make(name: str, volume: float = 1.0, **_: Any) -> Any:
+        from relaxplayer.outputs import open_output
+        from relaxplayer.player import Player
+
+        model = load(name)
+        timeline, bank = plan(model, rate, None, synthesize=False)
+        pending = _unspoken(timeline, bank)
+        if pending:  # the first line now, the rest while playing
+            _speak(bank, pending.pop(0))
+            timeline = build_timeline(model, rate, bank.measure)
+        player = Player(
+            Mixer(timeline, bank, channels=2),
+            lambda: open_output(output_spec, rate, 2, device),
+            volume=volume,
+            ready=bank.exact,
+        )
+        _speak_ahead(player, model, bank, pending)
+        return player
+
+    return make
+
+
+def _log(line: str) -> None:
+    """One plain line for journald (which adds the time)."""
+    click.echo(line, err=True)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config file (default: config.yaml in the config folder).",
+)
+@click.option("--check", is_flag=True, help="Validate the config and exit (0 ok, 2 errors).")
+@click.option(
+    "-o",
+    "--output",
+    "output_spec",
+    default=None,
+    metavar="NAME",
+    help="Output, overriding the config's (auto, alsa, portaudio, pipe:PATH, null …).",
+)
+@click.option("--device", default=None, help="Output device, overriding the config's.")
+@click.option("--no-history", is_flag=True, help="Do not record what is played.")
+@click.option(
+    "--rate",
+    type=click.IntRange(8000, 192000),
+    default=DEFAULT_RATE,
+    show_default=True,
+    help="Sample rate in Hz.",
+)
+def serve(
+    config_path: Path | None,
+    check: bool,
+    output_spec: str | None,
+    device: str | None,
+    no_history: bool,
+    rate: int,
+) -> None:
+    """Run the bedside box: idle until a button, a schedule or a signal asks for a session.
+
+    SIGTERM fades out and exits 0; SIGHUP reloads the config; SIGUSR1 is a
+    button press (play the default session, or pause/resume); SIGUSR2 skips
+    to the next step. See docs/serve.md for the config and the systemd unit.
+    """
+    import signal
+    import threading
+
+    from relaxplayer.commands import SIGNAL_FADE
+    from relaxplayer.controls.gpio import open_button
+    from relaxplayer.history import History
+    from relaxplayer.service.config import default_path as default_config
+    from relaxplayer.service.config import load_config
+    from relaxplayer.service.core import Service
+
+    config = load_config(config_path)
+    where = config.source or f"{default_config()} (not there: defaults)"
+    if check:
+        click.echo(
+            f"{where}: ok; {len(config.schedules)} schedule(s), default session "
+            f"{config.default_session}, button "
+            + (f"on pin {config.button.pin}" if config.button else "off")
+        )
+        return
+    history = History(warn=_log) if config.history and not no_history else None
+    factory = _box_factory(output_spec or config.output, device or config.device, rate)
+    service = Service(factory, config, history=history, log=_log)
+    wake = threading.Event()
+    asked: list[str] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        asked.append(signal.Signals(signum).name)
+        wake.set()
+
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    button = None
+    if config.button is not None:
+        b = config.button
+        button = open_button(
+            service, b.pin, hold=b.hold, pull_up=b.pull_up, bounce=b.bounce, warn=_log
+        )
+    _log(
+        f"relaxplayer {__version__} serving; config {where}; "
+        f"{len(config.schedules)} schedule(s); history {'on' if history else 'off'}"
+    )
+    try:
+        while True:
+            service.tick()
+            wake.wait(1.0)
+            wake.clear()
+            while asked:
+                name = asked.pop(0)
+                if name in ("SIGTERM", "SIGINT"):
+                    _log(f"{name}: fading out and stopping")
+                    service.close(fade=SIGNAL_FADE)
+                    return
+                if name == "SIGHUP":
+                    try:
+                        config = load_config(config_path)
+                    except RelaxError as exc:
+                        _log(f"config not reloaded, keeping the old one:\n{exc}")
+                        continue
+                    service.reload(config)
+                    _log(f"config reloaded: {len(config.schedules)} schedule(s)")
+                elif name == "SIGUSR1":
+                    if service.idle:
+                        service.play_default()
+                    else:
+                        service.toggle_pause()
+                elif name == "SIGUSR2":
+                    service.next_step()
+    finally:
+        if button is not None:
+            button.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if history is not None:
+            history.close()

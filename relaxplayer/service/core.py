@@ -253,6 +253,13 @@ class Service:
         at = self._sleep_at
         return None if at is None else max(0.0, at - self._monotonic())
 
+    def reload(self, config: Config) -> None:
+        """Adopt a new config (SIGHUP): schedules, default session, sleep fade; what plays goes on."""
+        self.config = config
+        self.scheduler = Scheduler(
+            config.schedules, self.scheduler.now, plausible=self._clock_problem
+        )
+
     # --- time -----------------------------------------------------------------------
 
     def tick(self) -> None:

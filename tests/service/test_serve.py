@@ -1,0 +1,128 @@
+"""`relaxplayer serve` as a real process: signals in, log lines and history out."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from relaxplayer.cli import main
+from relaxplayer.history import History
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 20.0
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    sessions = tmp_path / "config" / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "long.yaml").write_text("title: Long\nsteps:\n  - pause: 10m\n")
+    (tmp_path / "config" / "config.yaml").write_text("default_session: long\n")
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RELAXPLAYER_CONFIG": str(tmp_path / "config"),
+        "RELAXPLAYER_DATA": str(tmp_path / "data"),
+        "RELAXPLAYER_STATE": str(tmp_path / "state"),
+    }
+
+
+class Serve:
+    """The process, with its stderr lines read by a thread so ``expect`` can wait (bounded)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "relaxplayer", "serve", "--output", "null", "--rate", "8000"],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, start: str) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=WAIT)
+            except queue.Empty:
+                raise AssertionError(f"no line starting {start!r}; saw {self.seen}") from None
+            self.seen.append(line)
+            if line.startswith(start):
+                return line
+
+    def send(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_serve_plays_on_a_press_pauses_and_stops_cleanly_on_sigterm(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    serve = Serve(env)
+    try:
+        serve.expect("relaxplayer ")  # serving
+        serve.send(signal.SIGUSR1)  # idle: a press plays the default session
+        serve.expect("playing long")
+        serve.send(signal.SIGHUP)
+        serve.expect("config reloaded")
+        serve.send(signal.SIGTERM)
+        serve.expect("SIGTERM: fading out")
+        assert serve.proc.wait(WAIT) == 0
+    finally:
+        serve.close()
+    [play] = History(tmp_path / "data" / "history.sqlite3").recent()
+    assert (play.session, play.how) == ("long", "stopped")
+
+
+@pytest.mark.slow
+def test_serve_keeps_the_old_config_when_the_new_one_is_broken(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    serve = Serve(env)
+    try:
+        serve.expect("relaxplayer ")
+        (tmp_path / "config" / "config.yaml").write_text("default_sesion: long\n")
+        serve.send(signal.SIGHUP)
+        serve.expect("config not reloaded, keeping the old one:")
+        line = serve.expect(str(tmp_path / "config" / "config.yaml"))
+        assert line.endswith("unknown key 'default_sesion'; did you mean 'default_session'?")
+        serve.send(signal.SIGTERM)
+        assert serve.proc.wait(WAIT) == 0
+    finally:
+        serve.close()
+
+
+def test_serve_check(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in ("RELAXPLAYER_CONFIG", "RELAXPLAYER_DATA", "RELAXPLAYER_STATE"):
+        monkeypatch.setenv(key, env[key])
+    result = CliRunner().invoke(main, ["serve", "--check"])
+    assert result.exit_code == 0 and "ok; 0 schedule(s), default session long" in result.stdout
+    (tmp_path / "config" / "config.yaml").write_text("schedules:\n  - {at: 22:30, session: lng}\n")
+    result = CliRunner().invoke(main, ["serve", "--check"])
+    assert result.exit_code == 2
+    assert (
+        f"{tmp_path}/config/config.yaml:2:26: error: schedules[0].session: no session named 'lng'; "
+        "did you mean long?" in result.stderr
+    )
