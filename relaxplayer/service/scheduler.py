@@ -14,6 +14,7 @@ Rules, each for a reason:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,7 @@ def wait_for(at: str, now: datetime) -> float:
     return (target.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
 
 
+@functools.cache
 def _install_time() -> datetime:
     """When this package was installed (or checked out): its files' newest mtime."""
     here = Path(__file__).resolve().parent.parent

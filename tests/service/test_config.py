@@ -154,3 +154,11 @@ def test_parse_address() -> None:
     assert parse_address("bedside.local:80") == ("bedside.local", 80)
     assert parse_address("300.1.1.1:80") == "'300.1.1.1' is not an IPv4 address"
     assert parse_address("host:0") == "port '0' must be a number from 1 to 65535"
+
+
+def test_every_key_is_documented() -> None:
+    from relaxplayer.service.config import BUTTON_KEYS, SCHEDULE_KEYS, TOP_KEYS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    missing = [k for k in (*TOP_KEYS, *BUTTON_KEYS, *SCHEDULE_KEYS) if f"| `{k}` |" not in doc]
+    assert missing == []
