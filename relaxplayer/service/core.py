@@ -60,10 +60,55 @@ class SessionChanged(ev.Event):
 
 
 @dataclass(frozen=True)
-class SleepTimer(ev.Event):
+class SleepTimerSet(ev.Event):
     """The sleep timer was set (``seconds`` until the end of its fade) or cancelled (None)."""
 
     seconds: float | None
+
+
+class SleepTimer:
+    """A sleep timer for one playback, as a listener: ``play --sleep 30m``.
+
+    Subscribed to the player, it looks at the clock on every event (ticks
+    come ten times a second, paused or not) and, ``fade`` seconds before the
+    deadline, marks the recorders (history, resume) as ended by the
+    ``sleep-timer`` and asks the target to quit with a fade that ends at the
+    deadline. ``monotonic`` is injected for tests.
+    """
+
+    def __init__(
+        self,
+        target: Any,
+        seconds: float,
+        fade: float = 60.0,
+        *,
+        recorders: tuple[Any, ...] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if seconds <= 0:
+            raise ConfigError("a sleep timer needs a time in the future, like 30m")
+        self.target = target
+        self.fade = fade
+        self.recorders = recorders
+        self._monotonic = monotonic
+        self.deadline = monotonic() + seconds
+        self.fired = False
+
+    def __call__(self, event: ev.Event) -> None:
+        self.check()
+
+    def check(self) -> bool:
+        """Start the fade if it is time; True once it has been started."""
+        if self.fired:
+            return True
+        remaining = self.deadline - self._monotonic()
+        if remaining > self.fade:
+            return False
+        self.fired = True
+        for recorder in self.recorders:
+            recorder.ending = "sleep-timer"
+        self.target.quit(fade=max(remaining, 0.05))
+        return True
 
 
 @dataclass
@@ -245,7 +290,7 @@ class Service:
                 if seconds <= 0:
                     raise ConfigError("a sleep timer needs a time in the future, like 30m")
                 self._sleep_at = self._monotonic() + seconds
-        self._emit(SleepTimer(0, seconds))
+        self._emit(SleepTimerSet(0, seconds))
 
     @property
     def sleep_remaining(self) -> float | None:

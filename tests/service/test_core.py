@@ -269,3 +269,33 @@ def test_a_broken_subscriber_does_not_stop_playback(box) -> None:
     assert history.recent()[0].how == "finished"
     assert any("a listener failed" in line for line in log)
     assert any(isinstance(e, SessionChanged) for e in recorder.events)
+
+
+def test_sleep_timer_listener_on_a_bare_player(tmp_path: Path) -> None:
+    """``play --sleep``: the timer as a listener of one Player, history and resume recording."""
+    from relaxplayer.history import HistoryListener
+    from relaxplayer.resume import ResumeListener
+    from relaxplayer.service.core import SleepTimer
+
+    history = History(tmp_path / "h.db")
+    clock = Monotonic()
+    player = make_playback("long")
+    recorders = (HistoryListener(history, "long"), ResumeListener("long"))
+    for recorder in recorders:
+        player.listen(recorder)
+    timer = SleepTimer(player, 45 * 60, fade=0.2, recorders=recorders, monotonic=clock)
+    ticks = threading.Event()
+
+    def advance(event: ev.Event) -> None:
+        if isinstance(event, ev.Tick) and not ticks.is_set():
+            ticks.set()
+            clock.t += 45 * 60 - 0.1  # the clock jumps to 0.1 s before the deadline
+
+    player.listen(advance)
+    player.listen(timer)
+    with pytest.raises(ConfigError):
+        SleepTimer(player, 0)
+    assert player.run() == "quit"
+    assert timer.fired and history.recent()[0].how == "sleep-timer"
+    assert resume.lookup("long").how == "sleep-timer"  # type: ignore[union-attr]
+    history.close()
