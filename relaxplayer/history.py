@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -157,6 +158,7 @@ class History:
         self.warning: str | None = None  # set once when history turned itself off
         self._warn = warn
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one transaction at a time (worker and main thread share it)
         self._boot = _boot_id()
         try:
             self._db = self._open()
@@ -186,7 +188,7 @@ class History:
         rows = self._db.execute("SELECT id, pid, boot FROM plays WHERE ended IS NULL").fetchall()
         dead = [rid for rid, pid, boot in rows if boot != self._boot or not _alive(pid)]
         if dead:
-            with _transaction(self._db):
+            with _transaction(self._db, self._lock):
                 self._db.executemany(
                     "UPDATE plays SET ended = 'interrupted', ended_utc = seen_utc, "
                     "ended_offset = started_offset WHERE id = ? AND ended IS NULL",
@@ -222,7 +224,7 @@ class History:
             return None
         now = self.now()
         try:
-            with _transaction(self._db):
+            with _transaction(self._db, self._lock):
                 cur = self._db.execute(
                     "INSERT INTO plays (session, title, source, started_utc, started_offset, "
                     "seen_utc, pid, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -247,7 +249,7 @@ class History:
         if self._db is None or row is None:
             return
         try:
-            with _transaction(self._db):
+            with _transaction(self._db, self._lock):
                 self._db.execute(
                     "UPDATE plays SET heard = ?, fraction = ?, seen_utc = ? "
                     "WHERE id = ? AND ended IS NULL",
@@ -264,7 +266,7 @@ class History:
             return
         now = self.now()
         try:
-            with _transaction(self._db):
+            with _transaction(self._db, self._lock):
                 self._db.execute(
                     "UPDATE plays SET heard = ?, fraction = ?, seen_utc = ?, ended_utc = ?, "
                     "ended_offset = ?, ended = ? WHERE id = ? AND ended IS NULL",
@@ -382,19 +384,31 @@ def migrate(db: sqlite3.Connection) -> int:
 class _transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error) on an autocommit connection."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock | None = None) -> None:
         self.db = db
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
         return self.db
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        if kind is None:
-            self.db.execute("COMMIT")
-        else:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
+        try:
+            if kind is None:
+                self.db.execute("COMMIT")
+            else:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
 class HistoryListener:
