@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,34 @@ def test_serve_check(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_p
         f"{tmp_path}/config/config.yaml:2:26: error: schedules[0].session: no session named 'lng'; "
         "did you mean long?" in result.stderr
     )
+
+
+@pytest.mark.slow
+def test_kill_9_of_serve_then_the_row_is_interrupted_and_resume_is_within_20_s(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaxplayer import resume
+
+    monkeypatch.setenv("RELAXPLAYER_STATE", env["RELAXPLAYER_STATE"])
+    serve = Serve(env)
+    try:
+        serve.expect("relaxplayer ")
+        serve.send(signal.SIGUSR1)
+        serve.expect("playing long")
+        started = time.monotonic()
+        nap = threading.Event()  # never set: a bounded wait for the first 15-second write
+        while resume.lookup("long") is None and time.monotonic() - started < 40:
+            nap.wait(0.1)
+        heard = time.monotonic() - started
+        serve.proc.send_signal(signal.SIGKILL)
+        assert serve.proc.wait(WAIT) == -signal.SIGKILL
+    finally:
+        serve.close()
+    point = resume.lookup()
+    assert point is not None and point.session == "long"
+    assert abs(heard - point.seconds) < 20.0
+    h = History(tmp_path / "data" / "history.sqlite3")
+    assert h.integrity() == "ok" and h.closed_interrupted == 1
+    [play] = h.recent()
+    assert play.how == "interrupted" and 0 < play.heard <= heard + 1
+    h.close()
