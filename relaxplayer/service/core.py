@@ -359,9 +359,10 @@ class Service:
         with self._cond:
             c = self._current
             pending = self._request.session if self._request is not None else None
+            preparing = self._preparing
         if c is None:
             return {
-                "state": "starting" if pending else "idle",
+                "state": "starting" if pending or preparing else "idle",
                 "session": pending,
                 "sleep_remaining": self.sleep_remaining,
             }
