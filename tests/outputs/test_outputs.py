@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from relaxplayer.errors import OutputError
+from relaxplayer.errors import ConfigError, OutputError
 from relaxplayer.outputs import NAMES, available_outputs, open_output
 from relaxplayer.outputs.base import BLOCK, Output, to_int16
 
@@ -261,7 +261,7 @@ def test_pipe_output_says_when_nobody_reads_the_fifo(
 
 @pytest.mark.parametrize("spec", ["jack", "file", "null:x", "portaudio:hw0"])
 def test_an_unknown_output_lists_the_choices(spec: str) -> None:
-    with pytest.raises(OutputError) as caught:
+    with pytest.raises(ConfigError) as caught:
         open_output(spec, RATE, 2)
     assert str(caught.value) == f"unknown output {spec!r}; choose one of: " + ", ".join(NAMES)
 
