@@ -512,15 +512,27 @@ def _save_position(session: Session, seconds: float) -> None:
 
 
 @main.command()
-def outputs() -> None:
-    """List the audio outputs and devices available on this machine."""
-    from relaxplayer.outputs import available_outputs
+@click.option("--json", "as_json", is_flag=True, help="Print the outputs as JSON, for scripts.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say what the audio libraries printed.")
+def outputs(as_json: bool, verbose: bool) -> None:
+    """List the audio outputs and devices that really play on this machine.
 
-    for info in available_outputs():
-        mark = "ok " if info.ok else "-- "
-        click.echo(f"{mark}{info.name:<12} {info.detail}")
-        for dev in info.devices:
-            click.echo(f"      {dev}")
+    Each output and device is opened and plays a few milliseconds of silence;
+    "ok" means that worked, "--" says why not.
+    """
+    from relaxplayer.outputs import available_outputs, chatter_summary
+
+    infos = available_outputs(DEFAULT_RATE, 2)
+    if as_json:
+        click.echo(json.dumps([info.to_json() for info in infos], indent=2))
+    else:
+        for info in infos:
+            mark = "ok " if info.ok else "-- "
+            click.echo(f"{mark}{info.name:<12} {info.detail}")
+            for dev in info.devices:
+                click.echo(f"      {dev}")
+    if verbose:
+        click.echo(chatter_summary(probing=True) or "the audio libraries printed nothing", err=True)
 
 
 @main.command(name="list")
