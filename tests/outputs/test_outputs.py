@@ -483,3 +483,23 @@ def test_portaudio_keeps_library_chatter_while_open(virtual_card: VirtualCard) -
     assert output.chatter_summary() == (
         "alsa-lib printed 1 line (last: ALSA lib pcm.c:8740:(snd_pcm_recover) underrun occurred)"
     )
+
+
+@pytest.mark.skipif(shutil.which("pulseaudio") is None, reason="needs pulseaudio")
+def test_the_virtual_card_stops_what_it_started(tmp_path: Path) -> None:
+    from tests.conftest import card_running, start_card, stop_card
+
+    folder = tmp_path / "vsnd"
+    env, started = start_card(folder)
+    try:
+        assert started and card_running(folder)
+        assert env["AUDIO_CAPTURE"] == str(folder / "capture.raw")
+        pids = [int((folder / "run" / "pulse" / "pid").read_text())]
+        pids.append(int((folder / "keepalive.pid").read_text()))
+        assert start_card(folder)[1] is False  # running already: someone else's to stop
+    finally:
+        stop_card(folder)
+    assert not card_running(folder)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
