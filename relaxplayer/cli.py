@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -315,11 +316,23 @@ class _NoBar:
         return None
 
 
+PROGRESS_FIXED = 22  # columns click's bar adds to label and bar: "  [", "]  ", " 45%  00:01:12"
+
+
 def _progress(total: int, label: str) -> Any:
-    """A progress bar on a terminal (stderr), nothing when output is redirected."""
+    """A progress bar on a terminal (stderr), nothing when output is redirected.
+
+    It fits the terminal: a line wider than it wraps, and then every redraw
+    (which only returns to the start of the line) adds a new line.
+    """
     if not sys.stderr.isatty():
         return _NoBar()
-    return click.progressbar(length=total, label=label, file=sys.stderr)
+    columns = shutil.get_terminal_size((80, 24)).columns - 1  # the last column wraps on some
+    limit = min(max(columns // 3, 8), columns - PROGRESS_FIXED - 10)  # leave 10 for the bar
+    if len(label) > limit:
+        label = label[: limit - 1] + "…" if limit >= 4 else ""
+    width = max(columns - len(label) - PROGRESS_FIXED, 5)
+    return click.progressbar(length=total, label=label, file=sys.stderr, width=width)
 
 
 def _start_frame(timeline: Timeline, start_at: str | None) -> int:
