@@ -176,6 +176,7 @@ class TerminalDisplay:
         self.output = ""
         self._out = _Quiet(stream)
         self._step: ev.StepStarted | None = None
+        self._words_step = -1  # index of the step whose words the subtitle shows
         self._height = 0  # lines drawn last time (0: nothing to go back over)
         self._subtitle_lines = 1
         self._last: ev.Tick | None = None
@@ -192,12 +193,10 @@ class TerminalDisplay:
         elif isinstance(event, ev.StepStarted):
             self.section, self.step, self._step = event.section, event.kind, event
             self._timer_left.reset()
-            # Words belong to their step: a step without any (a pause, breathing, a bell)
-            # clears what was said before, also when it was reached by skipping.
-            wordy = event.kind in WORDY_STEPS and not GENERIC_TIMER.fullmatch(event.label)
-            self.subtitle = event.label if wordy else ""
+            self._words_for(event)
         elif isinstance(event, ev.CueStarted) and event.kind in ("speech", "clip"):
             self.subtitle = event.text
+            self._words_step = self._step.index if self._step is not None else -1
         elif isinstance(event, ev.Tick):
             self._last = event
             self._draw(event)
@@ -209,6 +208,19 @@ class TerminalDisplay:
             self._out.write("\x1b[?25h\n")
             if self.verbose and self.chatter and (summary := self.chatter()):
                 self._out.write(summary + "\n")
+
+    def _words_for(self, step: ev.StepStarted) -> None:
+        """The subtitle for a step that begins: its own words, else its instruction, else none.
+
+        A step without words (a pause, a plain timer) keeps the words of the step
+        right before it, which say what to do in it ("Hold, and keep breathing.");
+        reached any other way (skipping ahead, back, to another section) it clears
+        them, and so does breathing, whose guide says what to do.
+        """
+        if step.kind in WORDY_STEPS and not GENERIC_TIMER.fullmatch(step.label):
+            self.subtitle, self._words_step = step.label, step.index
+        elif step.kind == "breathe" or self._words_step != step.index - 1:
+            self.subtitle, self._words_step = "", -1
 
     def _style(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text

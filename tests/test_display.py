@@ -99,12 +99,16 @@ def test_skipping_to_a_pause_clears_the_old_words() -> None:
     stream = io.StringIO()
     display = TerminalDisplay(stream, color=False)
     display(started())
-    display(step("say", "Let your shoulders drop.", "Arrive"))
-    display(tick(1))
-    assert "Let your shoulders drop." in panel(stream)
-    display(step("pause", "", "Arrive", 30 * RATE))  # `n` pressed: the next step is a pause
+    display(ev.StepStarted(0, 3, "say", "Reach up. Breathe in.", "Arrive", 0, 2 * RATE))
+    display(ev.StepStarted(2 * RATE, 4, "pause", "", "Arrive", 2 * RATE, 6 * RATE))
+    display(tick(3))
+    assert "Reach up. Breathe in." in panel(stream)  # the pause it asks for: still shown
+    display(ev.StepStarted(30 * RATE, 9, "pause", "", "Neck", 30 * RATE, 15 * RATE))  # `s`
     display(tick(30))
-    assert "Let your shoulders drop." not in "\n".join(panel(stream))
+    assert "Reach up. Breathe in." not in "\n".join(panel(stream))
+    display(ev.StepStarted(31 * RATE, 10, "timer", "timer 20s", "Neck", 31 * RATE, 20 * RATE))
+    display(tick(31))
+    assert panel(stream)[2] == ""  # a timer without words does not bring them back
 
 
 def test_a_timer_counts_down() -> None:
