@@ -78,7 +78,7 @@ def check_spec(spec: str, device: str | None) -> None:
     if kind == "pipe" and not arg and sys.stdout.isatty():
         raise ConfigError(
             "--output pipe writes raw audio to stdout, which is a terminal; pipe it into a "
-            "player (relaxplayer play --output pipe | aplay -f cd) or use --output pipe:PATH"
+            "player (relaxplayer play --output pipe | aplay -t raw -f cd) or use --output pipe:PATH"
         )
 
 

@@ -503,3 +503,41 @@ def test_the_virtual_card_stops_what_it_started(tmp_path: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--output", "bogus"], "error: unknown output 'bogus'; choose one of: auto, portaudio,"),
+        (["--output", "null", "--device", "hw:0"], "error: --device 'hw:0' does not apply to"),
+        (["--output", "file:x.wav", "--device", "x"], "error: --device 'x' does not apply to"),
+    ],
+)
+def test_play_with_a_bad_output_or_device_exits_2(args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from relaxplayer.cli import main
+
+    result = CliRunner().invoke(main, ["play", "box-breathing", "--voice", "none", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_outputs_json_lists_every_output() -> None:
+    from click.testing import CliRunner
+
+    from relaxplayer.cli import main
+
+    result = CliRunner().invoke(main, ["outputs", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["name"] for r in rows] == [
+        "portaudio",
+        "alsa",
+        "simpleaudio",
+        "pipe",
+        "file:PATH",
+        "null",
+    ]
+    assert all(set(r) == {"name", "ok", "detail", "devices"} for r in rows)
