@@ -27,9 +27,8 @@ WORDY_STEPS = ("say", "play", "timer")  # steps whose label is words to show as 
 SUBTITLE_LINES = 3  # a subtitle wraps onto up to this many lines; only beyond is it cut
 GENERIC_TIMER = re.compile(r"timer [0-9][0-9a-z.]*( \(.*\))?")  # the label of a timer with no words
 
-Chatter = Callable[
-    [], str | None
-]  # what the audio libraries printed, for -v (outputs.chatter_summary)
+# What the audio libraries printed meanwhile, one line or None (outputs.chatter_summary): for -v
+ChatterSummary = Callable[[], str | None]
 
 
 def use_color(stream: TextIO) -> bool:
@@ -87,7 +86,7 @@ class PlainDisplay:
     """One line per step, cue and state change, stamped with the heard time (logs, services, pipes)."""
 
     def __init__(
-        self, stream: TextIO, verbose: bool = False, chatter: Chatter | None = None
+        self, stream: TextIO, verbose: bool = False, chatter: ChatterSummary | None = None
     ) -> None:
         self.stream = stream
         self.verbose = verbose
@@ -162,7 +161,7 @@ class TerminalDisplay:
         stream: TextIO,
         verbose: bool = False,
         color: bool | None = None,
-        chatter: Chatter | None = None,
+        chatter: ChatterSummary | None = None,
     ) -> None:
         self.stream = stream
         self.verbose = verbose
@@ -300,7 +299,10 @@ def _clip(line: str, width: int) -> str:
 
 
 def make_display(
-    stream: TextIO, plain: bool = False, verbose: bool = False, chatter: Chatter | None = None
+    stream: TextIO,
+    plain: bool = False,
+    verbose: bool = False,
+    chatter: ChatterSummary | None = None,
 ) -> PlainDisplay | TerminalDisplay:
     """The panel on a terminal, plain lines for pipes, logs and ``--plain``.
 
