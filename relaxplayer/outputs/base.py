@@ -8,7 +8,9 @@ raises; it returns silence when there is nothing to play.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import select
 import sys
 import threading
@@ -150,6 +152,7 @@ class Chatter:
     def __init__(self, keep: int = 5) -> None:
         self.count = 0
         self.last: deque[str] = deque(maxlen=keep)
+        self.alsa_only = True  # every line so far came from alsa-lib
         self._lock = threading.Lock()
 
     def add(self, line: str) -> None:
@@ -159,34 +162,45 @@ class Chatter:
         with self._lock:
             self.count += 1
             self.last.append(line)
+            self.alsa_only &= line.startswith("ALSA lib")
 
     def reset(self) -> None:
         with self._lock:
             self.count = 0
             self.last.clear()
+            self.alsa_only = True
 
     def summary(self) -> str | None:
         """One line for ``-v``: who printed how many lines, and the last one; None if nothing."""
         with self._lock:
             if not self.count:
                 return None
-            lines = list(self.last)
-        who = "alsa-lib" if all(ln.startswith("ALSA lib") for ln in lines) else "audio libraries"
+            last, who = self.last[-1], "alsa-lib" if self.alsa_only else "audio libraries"
         plural = "s" if self.count != 1 else ""
-        return f"{who} printed {self.count} line{plural} (last: {lines[-1]})"
+        return f"{who} printed {self.count} line{plural} (last: {last})"
 
 
 CHATTER = Chatter()  # while an output is open (what `play -v` reports)
 PROBE_CHATTER = Chatter()  # while devices are probed and listed (what `outputs -v` reports)
 
 
+# Lines the audio libraries print: alsa-lib (its plugins too), PortAudio, the JACK client
+# library the ALSA jack plugin loads. Anything else on fd 2 is passed on to the real stderr:
+# it may be the last words of a crash ("terminate called ...", "Fatal Python error").
+LIBRARY_LINE = re.compile(
+    rb"ALSA lib |Expression '|PaAlsa|PortAudio|Cannot connect to server|jack server|JackShm"
+    rb"|Cannot lock down|.*underrun"
+)
+
+
 class _Fd2Capture:
-    """fd 2 pointed at a pipe whose reader thread files every line in a ``Chatter``.
+    """fd 2 pointed at a pipe whose reader thread files the libraries' lines in a ``Chatter``.
 
     Python's own ``sys.stderr`` (click's messages, tracebacks) keeps reaching the
     user: when it writes to fd 2 it is swapped, while capturing, for a stream on a
-    duplicate of the real stderr. Nested and concurrent uses share one capture;
-    lines go to the ``Chatter`` of the outermost.
+    duplicate of the real stderr. Other lines on fd 2 are copied to the real
+    stderr as they come. Nested and concurrent uses share one capture; lines go
+    to the ``Chatter`` of the outermost.
     """
 
     def __init__(self) -> None:
@@ -205,6 +219,7 @@ class _Fd2Capture:
                 return
             try:
                 saved = os.dup(2)
+                echo = os.dup(2)
                 r, w = os.pipe()
             except OSError:
                 return
@@ -215,7 +230,7 @@ class _Fd2Capture:
             self._done = threading.Event()
             self._reader = threading.Thread(
                 target=_read_lines,
-                args=(r, chatter, self._done),
+                args=(r, echo, chatter, self._done),
                 name="stderr-chatter",
                 daemon=True,
             )
@@ -259,9 +274,18 @@ class _Fd2Capture:
             reader.join(timeout=1.0)
 
 
-def _read_lines(fd: int, chatter: Chatter, done: threading.Event) -> None:
-    """Until fd 2 is given back (then what is left in the pipe), file each line."""
+def _read_lines(fd: int, echo: int, chatter: Chatter, done: threading.Event) -> None:
+    """Until fd 2 is given back (then what is left in the pipe), sort each line:
+    the libraries' into ``chatter``, anything else on to the real stderr (``echo``)."""
     pending = b""
+
+    def sort(line: bytes) -> None:
+        if LIBRARY_LINE.match(line):
+            chatter.add(line.decode(errors="replace"))
+        elif line.strip():
+            with contextlib.suppress(OSError):
+                os.write(echo, line + b"\n")
+
     try:
         while True:
             ready, _, _ = select.select([fd], [], [], 0.05)
@@ -274,10 +298,11 @@ def _read_lines(fd: int, chatter: Chatter, done: threading.Event) -> None:
                 break
             *lines, pending = (pending + data).split(b"\n")
             for line in lines:
-                chatter.add(line.decode(errors="replace"))
+                sort(line)
     finally:
-        chatter.add(pending.decode(errors="replace"))
+        sort(pending)
         os.close(fd)
+        os.close(echo)
 
 
 _FD2 = _Fd2Capture()

@@ -338,21 +338,24 @@ def test_chatter_on_fd2_is_counted_and_kept_off_the_terminal(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     chatter = Chatter(keep=2)
+    underrun = "ALSA lib pcm.c:8740:(snd_pcm_recover) underrun occurred"
     with capture_stderr(chatter):
-        os.write(2, b"ALSA lib pcm.c:8740:(snd_pcm_recover) underrun occurred\nALSA lib a\n")
-        os.write(2, b"ALSA lib pcm.c:8740:(snd_pcm_recover) underrun occurred\npart")
+        os.write(2, f"{underrun}\nALSA lib a\n".encode())
+        os.write(2, b"Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c'\n")
+        os.write(2, f"{underrun}\nALSA lib par".encode())
         with capture_stderr(Chatter()):  # nested: the outer capture gets the lines
-            os.write(2, b"ial\n")
+            os.write(2, b"tial\nterminate called without an active exception\n")
     os.write(2, b"after\n")
-    assert chatter.count == 4
-    assert list(chatter.last) == [
-        "ALSA lib pcm.c:8740:(snd_pcm_recover) underrun occurred",
-        "partial",
-    ]
-    assert capfd.readouterr().err == "after\n"
-    assert chatter.summary() == "audio libraries printed 4 lines (last: partial)"
+    assert chatter.count == 5
+    assert list(chatter.last) == [underrun, "ALSA lib partial"]
+    # what is not the audio libraries' (the last words of a crash) still reaches the user
+    assert capfd.readouterr().err == "terminate called without an active exception\nafter\n"
+    assert chatter.summary() == "audio libraries printed 5 lines (last: ALSA lib partial)"
     chatter.reset()
     assert chatter.summary() is None
+    alsa = Chatter()
+    alsa.add(underrun)
+    assert alsa.summary() == f"alsa-lib printed 1 line (last: {underrun})"
 
 
 def test_python_stderr_still_reaches_the_user_while_fd2_is_captured() -> None:
