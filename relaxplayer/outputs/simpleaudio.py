@@ -76,7 +76,10 @@ def probe(rate: int, channels: int) -> str | None:
                 time.sleep(0.005)
             if play.is_playing():
                 play.stop()
-                return f"simpleaudio: {PROBE_SILENCE * 1000:.0f} ms of silence took over {PROBE_SECONDS:g} s"
+                return (
+                    f"ALSA's default device took over {PROBE_SECONDS:g} s to play "
+                    f"{PROBE_SILENCE * 1000:.0f} ms of silence"
+                )
     except Exception as exc:  # simpleaudio._simpleaudio.SimpleaudioError
         return f"simpleaudio cannot open ALSA's default device: {_first_line(exc)}"
     return None
