@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -315,11 +316,23 @@ class _NoBar:
         return None
 
 
+PROGRESS_FIXED = 22  # columns click's bar adds to label and bar: "  [", "]  ", " 45%  00:01:12"
+
+
 def _progress(total: int, label: str) -> Any:
-    """A progress bar on a terminal (stderr), nothing when output is redirected."""
+    """A progress bar on a terminal (stderr), nothing when output is redirected.
+
+    It fits the terminal: a line wider than it wraps, and then every redraw
+    (which only returns to the start of the line) adds a new line.
+    """
     if not sys.stderr.isatty():
         return _NoBar()
-    return click.progressbar(length=total, label=label, file=sys.stderr)
+    columns = shutil.get_terminal_size((80, 24)).columns - 1  # the last column wraps on some
+    limit = min(max(columns // 3, 8), columns - PROGRESS_FIXED - 10)  # leave 10 for the bar
+    if len(label) > limit:
+        label = label[: limit - 1] + "…" if limit >= 4 else ""
+    width = max(columns - len(label) - PROGRESS_FIXED, 5)
+    return click.progressbar(length=total, label=label, file=sys.stderr, width=width)
 
 
 def _start_frame(timeline: Timeline, start_at: str | None) -> int:
@@ -512,15 +525,27 @@ def _save_position(session: Session, seconds: float) -> None:
 
 
 @main.command()
-def outputs() -> None:
-    """List the audio outputs and devices available on this machine."""
-    from relaxplayer.outputs import available_outputs
+@click.option("--json", "as_json", is_flag=True, help="Print the outputs as JSON, for scripts.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say what the audio libraries printed.")
+def outputs(as_json: bool, verbose: bool) -> None:
+    """List the audio outputs and devices that really play on this machine.
 
-    for info in available_outputs():
-        mark = "ok " if info.ok else "-- "
-        click.echo(f"{mark}{info.name:<12} {info.detail}")
-        for dev in info.devices:
-            click.echo(f"      {dev}")
+    Each output and device is opened and plays a few milliseconds of silence;
+    "ok" means that worked, "--" says why not.
+    """
+    from relaxplayer.outputs import available_outputs, chatter_summary
+
+    infos = available_outputs(DEFAULT_RATE, 2)
+    if as_json:
+        click.echo(json.dumps([info.to_json() for info in infos], indent=2))
+    else:
+        for info in infos:
+            mark = "ok " if info.ok else "-- "
+            click.echo(f"{mark}{info.name:<12} {info.detail}")
+            for dev in info.devices:
+                click.echo(f"      {dev}")
+    if verbose:
+        click.echo(chatter_summary(probing=True) or "the audio libraries printed nothing", err=True)
 
 
 @main.command(name="list")

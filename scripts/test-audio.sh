@@ -6,10 +6,42 @@
 #   ALSA "fastnull": the same capture over the null device, with no clock (instant, sample-exact)
 #
 # Usage: eval "$(scripts/test-audio.sh DIR)"   prints the environment to export; idempotent
-# (run it again: it reuses the running PulseAudio). Stop it with: XDG_RUNTIME_DIR=DIR/run pulseaudio -k
+#          (run it again: it reuses the running PulseAudio)
+#        scripts/test-audio.sh --status DIR    exit 0 if DIR's card (its PulseAudio) is running
+#        scripts/test-audio.sh --stop DIR      stop DIR's PulseAudio and keep-alive pacat
 # Needs: pulseaudio pulseaudio-utils libasound2-plugins alsa-utils (scripts/test.sh installs them).
 set -euo pipefail
+MODE=start
+case "${1:-}" in --stop|--status) MODE=${1#--}; shift ;; esac
 D=$(realpath -m "${1:-/tmp/relaxplayer-vsnd}")
+
+pulse_pid() {  # the pid of DIR's PulseAudio, if it is running
+  local pid
+  pid=$(cat "$D/run/pulse/pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && [ "$(ps -o comm= -p "$pid")" = pulseaudio ] && echo "$pid"
+}
+keepalive_pid() {  # the pid of DIR's keep-alive pacat, if it is running
+  local pid
+  pid=$(cat "$D/keepalive.pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && [ "$(ps -o comm= -p "$pid")" = pacat ] && echo "$pid"
+}
+if [ "$MODE" = status ]; then
+  pulse_pid >/dev/null
+  exit
+fi
+if [ "$MODE" = stop ]; then
+  pids="$(keepalive_pid || true) $(pulse_pid || true)"
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=""
+    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
+  for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -f "$D/keepalive.pid"
+  exit 0
+fi
 mkdir -p "$D/run"
 chmod 700 "$D/run"
 export XDG_RUNTIME_DIR="$D/run"
@@ -39,7 +71,7 @@ fi
 # Keep one low-latency stream (silence) on the sink. With no client asking for low latency
 # the null sink sleeps up to 2 s between renders, so a new stream stalls for up to 2 s
 # before it starts and a drain waits as long; a real card's clock never sleeps like that.
-if ! { [ -f "$D/keepalive.pid" ] && kill -0 "$(cat "$D/keepalive.pid")" 2>/dev/null; }; then
+if ! keepalive_pid >/dev/null; then
   setsid pacat --playback --raw --device=relaxplayer_test --latency-msec=20 /dev/zero \
     </dev/null >/dev/null 2>&1 &
   echo $! > "$D/keepalive.pid"

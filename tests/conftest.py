@@ -18,26 +18,56 @@ RATE = 16000
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SCRIPT = ROOT / "scripts" / "test-audio.sh"
+STARTED = pytest.StashKey[Path]()
+
+
+def card_running(folder: Path) -> bool:
+    """Whether the virtual card of ``folder`` (its PulseAudio) runs now."""
+    status = subprocess.run(["bash", str(SCRIPT), "--status", str(folder)], check=False)
+    return status.returncode == 0
+
+
+def start_card(folder: Path) -> tuple[dict[str, str], bool]:
+    """Run scripts/test-audio.sh: the environment it prints, and whether it started the card
+    (False: it was running already, someone else's to stop)."""
+    running = card_running(folder)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), str(folder)], capture_output=True, text=True, check=False, timeout=60
+    )
+    if result.returncode != 0:
+        raise pytest.UsageError(f"scripts/test-audio.sh failed:\n{result.stderr}")
+    env = {}
+    for part in result.stdout.strip().removeprefix("export ").split(" "):
+        name, _, value = part.partition("=")
+        env[name] = value.strip("'")
+    return env, not running
+
+
+def stop_card(folder: Path) -> None:
+    """Stop the PulseAudio daemon and keep-alive pacat of ``folder``."""
+    subprocess.run(["bash", str(SCRIPT), "--stop", str(folder)], check=False, timeout=30)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Start the virtual sound card before anything loads ALSA or PortAudio.
 
     It must exist before the first ``import sounddevice``, which reads the ALSA
-    configuration once. Without pulseaudio the ``audio`` tests are skipped.
+    configuration once. Without pulseaudio the ``audio`` tests are skipped. A
+    card this run started is stopped when it ends (``pytest_unconfigure``).
     """
     if shutil.which("pulseaudio") is None or "AUDIO_CAPTURE" in os.environ:
         return
     folder = Path(config.rootpath) / ".pytest_cache" / "vsnd"
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "test-audio.sh"), str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise pytest.UsageError(f"scripts/test-audio.sh failed:\n{result.stderr}")
-    for part in result.stdout.strip().removeprefix("export ").split(" "):
-        name, _, value = part.partition("=")
-        os.environ[name] = value.strip("'")
+    env, started = start_card(folder)
+    os.environ.update(env)
+    if started:
+        config.stash[STARTED] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (folder := config.stash.get(STARTED, None)) is not None:
+        stop_card(folder)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

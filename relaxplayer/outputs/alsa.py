@@ -21,13 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from relaxplayer.errors import OutputError
-from relaxplayer.outputs.base import ThreadedOutput, to_int16
+from relaxplayer.outputs.base import CHATTER, Chatter, ThreadedOutput, to_int16
 
 BUFFER_SECONDS = 0.06  # aplay --buffer-time, pacat --latency-msec: with the pipe, ~100 ms ahead
 PIPE_BYTES = 4096
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
-PROBE_SECONDS = 0.2  # aplay fails to open a device well within this
+PROBE_SILENCE = 0.01  # seconds of silence a probe plays
+PROBE_SECONDS = 3.0  # a device that works plays them (open, write, drain) well within this
 INSTALL = "install alsa-utils (sudo apt install alsa-utils)"
+FIX = (
+    "check the devices that open with `relaxplayer outputs`, choose one with --device, "
+    "or use --output file:session.wav or --output null"
+)
 
 
 def player_command(rate: int, channels: int, device: str | None) -> list[str] | None:
@@ -48,35 +53,37 @@ def player_command(rate: int, channels: int, device: str | None) -> list[str] | 
 
 
 def probe(rate: int, channels: int, device: str | None) -> str | None:
-    """Why the player cannot open the device, or None when it can (costs ~0.2 s).
+    """Why the player cannot play on the device, or None when it can (~50 ms on a card).
 
-    The player is started with nothing to play: a device it cannot open makes
-    it exit at once with a message, one it can makes it wait for input.
+    The device is opened for real: the player is given ``PROBE_SILENCE`` seconds
+    of silence and must play them and exit cleanly within ``PROBE_SECONDS``.
     """
     cmd = player_command(rate, channels, device)
     if cmd is None:
         return f"no aplay, pw-cat or pacat found; {INSTALL}"
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    silence = bytes(2 * channels * max(int(PROBE_SILENCE * rate), 1))
+    shown = f"{Path(cmd[0]).name} cannot open {device or 'the default device'}"
     try:
-        proc.wait(timeout=PROBE_SECONDS)
+        done = subprocess.run(
+            cmd,
+            input=silence,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=PROBE_SECONDS,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        return f"{shown}: {PROBE_SILENCE * 1000:.0f} ms of silence took over {PROBE_SECONDS:g} s"
+    except OSError as exc:
+        return f"{shown}: {exc}"
+    if done.returncode == 0:
         return None
-    finally:
-        assert proc.stdin is not None and proc.stderr is not None
-        proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace").strip()
-        proc.stderr.close()
-    return f"{Path(cmd[0]).name} cannot open {device or 'the default device'}: " + (
-        err.splitlines()[-1] if err else f"exit status {proc.returncode}"
-    )
+    err = done.stderr.decode(errors="replace").strip()
+    return f"{shown}: " + (err.splitlines()[-1] if err else f"exit status {done.returncode}")
 
 
-def devices() -> list[str]:
-    """ALSA PCM names (``aplay -L``), usable with ``--device``."""
+def pcm_names() -> list[str]:
+    """Every PCM name ``aplay -L`` lists: real devices and bare plugins alike."""
     aplay = shutil.which("aplay")
     if aplay is None:
         return []
@@ -85,6 +92,25 @@ def devices() -> list[str]:
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line for line in listing.splitlines() if line and not line.startswith(" ")]
+
+
+def devices(rate: int = 44100, channels: int = 2) -> list[str]:
+    """The ALSA PCMs (``aplay -L``) that really play ``rate`` / ``channels``: usable with ``--device``.
+
+    ``aplay -L`` also lists plugins that are no device on their own (lavrate,
+    speex, upmix, jack with no server...); each name is opened with a few
+    milliseconds of silence and only those that play are kept. One at a time:
+    ``hw:``, ``plughw:`` and ``front:`` of one card exclude each other, so
+    probing them together would call a good device busy. A bare plugin fails
+    in a few milliseconds; a device plays in about 40 ms.
+    """
+    names = [n for n in pcm_names() if n != "null"]  # no clock, no sound: that is --output null
+    return [name for name in names if probe(rate, channels, name) is None]
+
+
+def is_underrun(line: str) -> bool:
+    """aplay's "underrun!!! (at least 1.2 ms long)" and alsa-lib's "... underrun occurred"."""
+    return "underrun" in line.lower()
 
 
 class AlsaOutput(ThreadedOutput):
@@ -98,11 +124,18 @@ class AlsaOutput(ThreadedOutput):
         self._stderr: deque[str] = deque(maxlen=20)
         self._reader: threading.Thread | None = None
         self._stopping = False
+        self._cmd: list[str] = []
+        self.chatter: Chatter = CHATTER
+
+    def chatter_summary(self) -> str | None:
+        """What the player printed besides underruns while this output was open, for ``-v``."""
+        return self.chatter.summary()
 
     def _open(self) -> None:
         cmd = player_command(self.rate, self.channels, self.device)
         if cmd is None:
             raise OutputError(f"no aplay, pw-cat or pacat found; {INSTALL}")
+        self._cmd = cmd
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -117,14 +150,15 @@ class AlsaOutput(ThreadedOutput):
         self.name = f"alsa ({Path(cmd[0]).name} {self.device or 'default'})"
 
     def _read_stderr(self) -> None:
-        """Count underruns and keep the last lines for the failure message."""
+        """Count underruns; keep the other lines as chatter and for the failure message."""
         assert self._proc is not None and self._proc.stderr is not None
         for raw in self._proc.stderr:
             line = raw.decode(errors="replace").strip()
-            if "underrun" in line:
+            if is_underrun(line):
                 self.underruns += 1
             elif line:
                 self._stderr.append(line)
+                self.chatter.add(line)
 
     def _write(self, block: np.ndarray) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -144,10 +178,8 @@ class AlsaOutput(ThreadedOutput):
         if self._reader is not None:
             self._reader.join(timeout=1.0)
         why = self._stderr[-1] if self._stderr else f"exit status {code}"
-        return (
-            f"the audio player exited ({why}); check the device with `relaxplayer outputs` "
-            "and choose one with --device"
-        )
+        tried = f"{Path(self._cmd[0]).name} on {self.device or 'the default device'}"
+        return f"the audio player exited ({why}), playing through {tried}; to fix: {FIX}"
 
     def _buffered(self) -> int:
         """The pipe, aplay's ring buffer and the period aplay holds while writing it:

@@ -8,11 +8,16 @@ raises; it returns silence when there is nothing to play.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import select
+import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Protocol
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol, TextIO
 
 import numpy as np
 
@@ -136,19 +141,183 @@ class ThreadedOutput:
         raise NotImplementedError
 
 
-@contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence C libraries (ALSA, PortAudio) that print probing noise straight to fd 2."""
+class Chatter:
+    """Lines the C audio libraries printed on fd 2: counted, the last few kept.
+
+    alsa-lib ("ALSA lib pcm.c:8740:(snd_pcm_recover) underrun occurred") and
+    PortAudio write straight to file descriptor 2, which would push the status
+    panel down a line each time; ``capture_stderr`` brings them here instead.
+    """
+
+    def __init__(self, keep: int = 5) -> None:
+        self.count = 0
+        self.last: deque[str] = deque(maxlen=keep)
+        self.alsa_only = True  # every line so far came from alsa-lib
+        self._lock = threading.Lock()
+
+    def add(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        with self._lock:
+            self.count += 1
+            self.last.append(line)
+            self.alsa_only &= line.startswith("ALSA lib")
+
+    def reset(self) -> None:
+        with self._lock:
+            self.count = 0
+            self.last.clear()
+            self.alsa_only = True
+
+    def summary(self) -> str | None:
+        """One line for ``-v``: who printed how many lines, and the last one; None if nothing."""
+        with self._lock:
+            if not self.count:
+                return None
+            last, who = self.last[-1], "alsa-lib" if self.alsa_only else "audio libraries"
+        plural = "s" if self.count != 1 else ""
+        return f"{who} printed {self.count} line{plural} (last: {last})"
+
+
+CHATTER = Chatter()  # while an output is open (what `play -v` reports)
+PROBE_CHATTER = Chatter()  # while devices are probed and listed (what `outputs -v` reports)
+
+
+# Lines the audio libraries print: alsa-lib (its plugins too), PortAudio, the JACK client
+# library the ALSA jack plugin loads. Anything else on fd 2 is passed on to the real stderr:
+# it may be the last words of a crash ("terminate called ...", "Fatal Python error").
+LIBRARY_LINE = re.compile(
+    rb"ALSA lib |Expression '|PaAlsa|PortAudio|Cannot connect to server|jack server|JackShm"
+    rb"|Cannot lock down|.*underrun"
+)
+
+
+class _Fd2Capture:
+    """fd 2 pointed at a pipe whose reader thread files the libraries' lines in a ``Chatter``.
+
+    Python's own ``sys.stderr`` (click's messages, tracebacks) keeps reaching the
+    user: when it writes to fd 2 it is swapped, while capturing, for a stream on a
+    duplicate of the real stderr. Other lines on fd 2 are copied to the real
+    stderr as they come. Nested and concurrent uses share one capture; lines go
+    to the ``Chatter`` of the outermost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = -1
+        self._python: TextIO | None = None
+        self._swapped: TextIO | None = None
+        self._reader: threading.Thread | None = None
+        self._done = threading.Event()
+
+    def enter(self, chatter: Chatter) -> None:
+        with self._lock:
+            self._depth += 1
+            if self._depth > 1:
+                return
+            try:
+                saved = os.dup(2)
+                echo = os.dup(2)
+                r, w = os.pipe()
+            except OSError:
+                return
+            self._saved = saved
+            self._swap_python_stderr(saved)
+            os.dup2(w, 2)
+            os.close(w)
+            self._done = threading.Event()
+            self._reader = threading.Thread(
+                target=_read_lines,
+                args=(r, echo, chatter, self._done),
+                name="stderr-chatter",
+                daemon=True,
+            )
+            self._reader.start()
+
+    def _swap_python_stderr(self, saved: int) -> None:
+        try:
+            sys.stderr.flush()
+            writes_fd2 = sys.stderr.fileno() == 2
+        except (AttributeError, OSError, ValueError):  # pytest's or click's capture: leave it
+            writes_fd2 = False
+        if not writes_fd2:
+            return
+        self._python = sys.stderr
+        self._swapped = open(  # noqa: SIM115 - closed in exit()
+            os.dup(saved),
+            "w",
+            buffering=1,
+            encoding=sys.stderr.encoding,
+            errors=sys.stderr.errors or "backslashreplace",
+        )
+        sys.stderr = self._swapped
+
+    def exit(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth > 0 or self._saved < 0:
+                return
+            if self._swapped is not None:
+                self._swapped.flush()
+                if sys.stderr is self._swapped and self._python is not None:
+                    sys.stderr = self._python
+                self._swapped.close()
+                self._python = self._swapped = None
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = -1
+            self._done.set()
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.join(timeout=1.0)
+
+
+def _read_lines(fd: int, echo: int, chatter: Chatter, done: threading.Event) -> None:
+    """Until fd 2 is given back (then what is left in the pipe), sort each line:
+    the libraries' into ``chatter``, anything else on to the real stderr (``echo``)."""
+    pending = b""
+
+    def sort(line: bytes) -> None:
+        if LIBRARY_LINE.match(line):
+            chatter.add(line.decode(errors="replace"))
+        elif line.strip():
+            with contextlib.suppress(OSError):
+                os.write(echo, line + b"\n")
+
     try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                if done.is_set():
+                    break
+                continue
+            data = os.read(fd, 65536)
+            if not data:  # every writer closed: no child process kept a copy
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                sort(line)
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        sort(pending)
+        os.close(fd)
+        os.close(echo)
+
+
+_FD2 = _Fd2Capture()
+
+
+@contextmanager
+def capture_stderr(chatter: Chatter = CHATTER) -> Iterator[Chatter]:
+    """Keep what C libraries print on fd 2 off the terminal, counted in ``chatter``."""
+    _FD2.enter(chatter)
+    try:
+        yield chatter
+    finally:
+        _FD2.exit()
+
+
+def quiet_stderr() -> AbstractContextManager[Chatter]:
+    """Probing noise of C libraries (ALSA, PortAudio) kept off the terminal, counted apart."""
+    return capture_stderr(PROBE_CHATTER)

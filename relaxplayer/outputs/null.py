@@ -20,6 +20,10 @@ from relaxplayer.outputs.base import ThreadedOutput
 class NullOutput(ThreadedOutput):
     name = "null"
 
+    def chatter_summary(self) -> str | None:
+        """No library behind it, so nothing printed (the device outputs have one too)."""
+        return None
+
     def _open(self) -> None:
         self._t0 = time.monotonic()
 

@@ -16,6 +16,7 @@ Only this module imports sounddevice (which loads libportaudio2).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from typing import Any
@@ -23,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from relaxplayer.errors import OutputError
-from relaxplayer.outputs.base import BLOCK, Pull, quiet_stderr
+from relaxplayer.outputs.base import BLOCK, CHATTER, Pull, capture_stderr, quiet_stderr
 
+PROBE_SECONDS = 1.0  # a device that opens asks for its first block well within this
 LATENCY = "low"  # PortAudio's low latency; with 1536-frame blocks about 2 blocks (72 ms)
 INSTALL = (
     "install PortAudio (sudo apt install libportaudio2) and sounddevice (pip install sounddevice)"
@@ -39,15 +41,20 @@ def _sd() -> Any:
     return sounddevice
 
 
-def devices() -> list[str]:
-    """Names of the output devices PortAudio sees."""
+def devices(rate: int = 44100, channels: int = 2) -> list[str]:
+    """Names of the output devices PortAudio sees that really open for ``rate`` / ``channels``."""
     try:
         sd = _sd()
         with quiet_stderr():
             found = sd.query_devices()
     except (OSError, ImportError):
         return []
-    return [d["name"] for d in found if d["max_output_channels"] > 0]
+    return [
+        d["name"]
+        for d in found
+        if d["max_output_channels"] >= channels
+        and probe(rate, channels, str(d["index"]), name=d["name"]) is None
+    ]
 
 
 def rescan() -> None:
@@ -61,19 +68,50 @@ def rescan() -> None:
         sd._initialize()
 
 
-def probe(rate: int, channels: int, device: str | None) -> str | None:
-    """Why PortAudio cannot play ``rate`` / ``channels`` on ``device``, or None when it can."""
+def probe(rate: int, channels: int, device: str | None, name: str | None = None) -> str | None:
+    """Why PortAudio cannot play ``rate`` / ``channels`` on ``device``, or None when it can.
+
+    The device is opened for real: a stream is started and must ask for its
+    first block of (silent) audio within ``PROBE_SECONDS``, then it is aborted.
+    Checking the settings alone says yes to devices that then fail to open.
+    """
+    shown = name or device or "the default device"
     try:
         sd = _sd()
     except (OSError, ImportError) as exc:
         return f"PortAudio is not available ({exc}); {INSTALL}"
+    with quiet_stderr():
+        if not sd.query_devices():
+            return "PortAudio finds no output device (no sound card?)"
+    asked = threading.Event()
+
+    def callback(outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        outdata.fill(0)
+        asked.set()
+
     try:
         with quiet_stderr():
             sd.check_output_settings(
                 device=_device(device), channels=channels, dtype="float32", samplerate=rate
             )
+            stream = sd.OutputStream(
+                samplerate=rate,
+                channels=channels,
+                dtype="float32",
+                blocksize=256,
+                device=_device(device),
+                callback=callback,
+            )
+            try:
+                stream.start()
+                if not asked.wait(PROBE_SECONDS):
+                    return f"PortAudio opened {shown} but it never asked for audio"
+            finally:
+                with contextlib.suppress(Exception):
+                    stream.abort()
+                stream.close()
     except Exception as exc:  # PortAudioError, ValueError: no such device
-        return f"PortAudio cannot play on {device or 'the default device'}: {exc}"
+        return f"PortAudio cannot play on {shown}: {exc}"
     return None
 
 
@@ -103,8 +141,15 @@ class PortAudioOutput:
         except (OSError, ImportError) as exc:
             raise OutputError(f"PortAudio is not available ({exc}); {INSTALL}") from None
         self._stream: Any = None
+        self._chatter = contextlib.ExitStack()  # fd 2 captured from start to stop
+        self.chatter = CHATTER
+
+    def chatter_summary(self) -> str | None:
+        """What PortAudio and alsa-lib printed while this output was open, for ``-v``."""
+        return self.chatter.summary()
 
     def start(self, pull: Pull) -> None:
+        self._chatter.enter_context(capture_stderr(self.chatter))
         try:
             with quiet_stderr():
                 self._stream = self._sd.OutputStream(
@@ -119,9 +164,11 @@ class PortAudioOutput:
                 )
                 self._stream.start()
         except Exception as exc:  # PortAudioError, ValueError for a bad device
+            self._chatter.close()
             raise OutputError(
                 f"cannot open PortAudio output {self.device or 'default'}: {exc}; "
-                "see `relaxplayer outputs` for devices"
+                "see `relaxplayer outputs` for the devices that open, choose one with "
+                "--device, or try --output alsa"
             ) from None
         self.name = f"portaudio ({self._device_name()})"
 
@@ -182,3 +229,5 @@ class PortAudioOutput:
             self._stream.close()
         except Exception:  # closing a stream whose device vanished
             pass
+        finally:
+            self._chatter.close()

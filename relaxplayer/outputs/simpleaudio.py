@@ -24,6 +24,7 @@ Only this module imports simpleaudio.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any
@@ -31,9 +32,17 @@ from typing import Any
 import numpy as np
 
 from relaxplayer.errors import OutputError
-from relaxplayer.outputs.base import ThreadedOutput, to_int16
+from relaxplayer.outputs.base import (
+    CHATTER,
+    ThreadedOutput,
+    capture_stderr,
+    quiet_stderr,
+    to_int16,
+)
 
 CHUNK_SECONDS = 2.0  # long enough that the gaps are rare, short enough that pause is bearable
+PROBE_SILENCE = 0.01  # seconds of silence a probe plays
+PROBE_SECONDS = 3.0  # ALSA's default device plays them (open, write, drain) well within this
 
 
 def unusable() -> str | None:
@@ -47,6 +56,40 @@ def unusable() -> str | None:
     return None
 
 
+def probe(rate: int, channels: int) -> str | None:
+    """Why simpleaudio cannot play on ALSA's default device here, or None when it can.
+
+    Installed is not enough (with no sound card it is installed and fails):
+    a few milliseconds of silence are played for real, their library noise kept
+    off the terminal.
+    """
+    if why := unusable():
+        return why
+    import simpleaudio
+
+    silence = bytes(2 * channels * max(int(PROBE_SILENCE * rate), 1))
+    try:
+        with quiet_stderr():
+            play = simpleaudio.play_buffer(silence, channels, 2, rate)
+            deadline = time.monotonic() + PROBE_SECONDS
+            while play.is_playing() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if play.is_playing():
+                play.stop()
+                return (
+                    f"ALSA's default device took over {PROBE_SECONDS:g} s to play "
+                    f"{PROBE_SILENCE * 1000:.0f} ms of silence"
+                )
+    except Exception as exc:  # simpleaudio._simpleaudio.SimpleaudioError
+        return f"simpleaudio cannot open ALSA's default device: {_first_line(exc)}"
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    """SimpleaudioError's text, without the alsa-lib lines glued onto it."""
+    return str(exc).split("ALSA lib", 1)[0].strip() or type(exc).__name__
+
+
 def usable() -> bool:
     return unusable() is None
 
@@ -58,6 +101,12 @@ class SimpleAudioOutput(ThreadedOutput):
         super().__init__(rate, channels, block=int(CHUNK_SECONDS * rate))
         self._play: Any = None
         self._chunk_start = 0.0
+        self._chatter = contextlib.ExitStack()  # fd 2 captured from open to close
+        self.chatter = CHATTER
+
+    def chatter_summary(self) -> str | None:
+        """What alsa-lib printed while this output was open, for ``-v``."""
+        return self.chatter.summary()
 
     def _open(self) -> None:
         if why := unusable():
@@ -65,13 +114,17 @@ class SimpleAudioOutput(ThreadedOutput):
         import simpleaudio
 
         self._sa = simpleaudio
+        self._chatter.enter_context(capture_stderr(self.chatter))
 
     def _write(self, block: np.ndarray) -> None:
         data = to_int16(block).tobytes()
         try:
             play = self._sa.play_buffer(data, self.channels, 2, self.rate)
         except Exception as exc:  # simpleaudio._simpleaudio.SimpleaudioError
-            raise OutputError(f"simpleaudio cannot play: {exc}") from None
+            raise OutputError(
+                f"simpleaudio cannot play on ALSA's default device: {_first_line(exc)}; "
+                "check a sound card with `relaxplayer outputs`, or use --output null"
+            ) from None
         self._play, self._chunk_start = play, time.monotonic()
         play.wait_done()
 
@@ -93,3 +146,4 @@ class SimpleAudioOutput(ThreadedOutput):
     def _close(self, drain: bool) -> None:
         if self._play is not None and not drain:
             self._play.stop()
+        self._chatter.close()

@@ -4,21 +4,21 @@ The top-level conftest already starts it before anything imports sounddevice
 (PortAudio lists ALSA devices once, when it loads); this fixture makes the
 output tests stand on their own: it runs the (idempotent) script again, sets
 the environment it prints, and makes PortAudio list devices again if it was
-loaded before the card existed.
+loaded before the card existed. A card it had to start, it stops at the end.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import start_card, stop_card
+
 APT = "sudo apt install pulseaudio pulseaudio-utils libasound2-plugins alsa-utils"
 
 
@@ -40,25 +40,18 @@ def virtual_card(request: pytest.FixtureRequest) -> Iterator[VirtualCard]:
         folder = Path(os.environ["AUDIO_CAPTURE"]).parent
     else:
         folder = Path(request.config.rootpath) / ".pytest_cache" / "vsnd"
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "test-audio.sh"), str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/test-audio.sh failed:\n{result.stderr}", pytrace=False)
-    env = dict(
-        part.split("=", 1) for part in result.stdout.strip().removeprefix("export ").split(" ")
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        changed = False
-        for name, value in env.items():
-            changed |= os.environ.get(name) != value.strip("'")
-            mp.setenv(name, value.strip("'"))
-        if changed:
-            from relaxplayer.outputs import portaudio
+    env, started = start_card(folder)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            changed = False
+            for name, value in env.items():
+                changed |= os.environ.get(name) != value
+                mp.setenv(name, value)
+            if changed:
+                from relaxplayer.outputs import portaudio
 
-            portaudio.rescan()
-        yield VirtualCard(Path(os.environ["AUDIO_CAPTURE"]))
+                portaudio.rescan()
+            yield VirtualCard(Path(os.environ["AUDIO_CAPTURE"]))
+    finally:
+        if started:  # not the one the top-level conftest (or the caller) runs
+            stop_card(folder)
