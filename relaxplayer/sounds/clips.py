@@ -18,6 +18,7 @@ NaN or infinite samples are played as silence (only those samples).
 from __future__ import annotations
 
 import itertools
+import math
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -46,6 +47,7 @@ PYDUB_MAX_SECONDS = 600.0  # decoded in memory by pydub up to here (100 MB at 44
 MIN_RATE, MAX_RATE = 1000, 384000  # Hz: a header outside this range is damage, not audio
 MAX_CHANNELS = 8
 EXCERPT_SECONDS = 180.0  # a clip's level is measured on its first 3 minutes (all of a shorter one)
+SEEK_LEAD = 0.05  # seconds decoded before a seek target, so the resampler has settled there
 RAMP_SECONDS = 0.005  # fade at both ends of a clip, so neither edge clicks
 LEVEL_VERSION = 1  # bump when loudness_gain or the DC removal changes: memoised levels are remade
 
@@ -344,16 +346,27 @@ class ClipSource:
         self._pending = np.zeros((0, self.channels), np.float32)
 
     def _start(self, frame: int) -> None:
-        """Position the decoder so that the next sample it gives is output frame ``frame``."""
+        """Position the decoder so that the next sample it gives is output frame ``frame``.
+
+        The decode restarts at a point where input and output frames line up
+        exactly (a multiple of ``rate / gcd``), ``SEEK_LEAD`` seconds early,
+        and the frames before ``frame`` are dropped: the resampler has settled
+        by then, so a seek gives the samples a decode from the start would.
+        """
         self.release()
         self._file = _sf().SoundFile(str(self._source))
-        start = frame * self._info.rate // self._rate
-        self._file.seek(min(start, self._file.frames))
+        g = math.gcd(self._info.rate, self._rate)
+        step_in, step_out = self._info.rate // g, self._rate // g
+        k = max(frame - int(SEEK_LEAD * self._rate), 0) // step_out
+        self._file.seek(min(k * step_in, self._file.frames))
         if self._info.rate != self._rate:
             self._stream = soxr.ResampleStream(
                 self._info.rate, self._rate, self.channels, dtype="float32", quality="HQ"
             )
-        self._pos, self._eof = frame, False
+        self._pos, self._eof = k * step_out, False
+        while self._pos < frame and not (self._eof and not self._pending.shape[0]):
+            self._take(min(frame - self._pos, BLOCK))
+        self._pos = frame
 
     def _take(self, n: int) -> np.ndarray:
         """Up to ``n`` decoded frames at the output rate (fewer only at the end of the file)."""
