@@ -130,9 +130,10 @@ def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> N
             done()
             os.replace(tmp, path)
         except (sf.LibsndfileError, OSError) as exc:
+            reason = _reason(exc, folder)  # before the unlink frees the space it looks for
             Path(tmp).unlink(missing_ok=True)
             raise OutputError(
-                f"{path}: cannot write the audio file: {_reason(exc, folder)}"
+                f"{path}: cannot write the audio file: {reason}"
             ) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -34,8 +34,9 @@ RATE = 8000
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("RELAXPLAYER_CACHE", str(folder))
-    clips._levels.clear()
-    cache.notices()
+    getattr(clips, "_levels", {}).clear()  # getattr: the test also runs against older code
+    if hasattr(cache, "notices"):
+        cache.notices()
     return folder
 
 
