@@ -420,3 +420,44 @@ def test_narration_and_digest_readers_never_follow_symlinks_or_fifos(tmp_path: P
     memo.unlink(missing_ok=True)
     os.mkfifo(memo)
     assert cache.file_digest(model, tmp_path) == digest
+
+
+# --- clips' cached WAVs (long ambience loops, decoded phone clips) ------------------------
+
+
+def _long_ambience(tmp_path: Path) -> Path:
+    path = tmp_path / "long-rain.wav"
+    t = np.arange(70 * RATE) / RATE
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), RATE)
+    return path
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("damage", [_symlink_to_dev_zero, _fifo, _zero_bytes, "rate"])
+def test_a_damaged_cached_loop_is_remade(
+    tmp_path: Path, own_cache: Path, damage: Callable[[Path], None] | str
+) -> None:
+    source = _long_ambience(tmp_path)
+    first = clips.open_loop(source, RATE).read(0, 4000)
+    (entry,) = (own_cache / "loops").iterdir()
+    if damage == "rate":
+        patch(entry, 24, RATE // 2, 4)
+    else:
+        damage(entry)  # type: ignore[operator]
+    again = clips.open_loop(source, RATE)
+    np.testing.assert_array_equal(again.read(0, 4000), first)
+    assert entry.is_file() and not entry.is_symlink()
+    assert sf.info(entry).samplerate == RATE
+
+
+def test_a_long_loop_in_a_read_only_cache_plays_from_a_scratch_folder(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    source = _long_ambience(tmp_path)
+    (own_cache / "loops").mkdir(parents=True)
+    with readonly(own_cache):
+        loop = clips.open_loop(source, RATE)
+        x = loop.read(0, 8000)
+        assert not list((own_cache / "loops").iterdir())
+    assert np.sqrt(np.mean(x[4000:] ** 2)) > 0.05
+    assert len(cache.notices()) == 1
