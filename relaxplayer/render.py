@@ -132,9 +132,7 @@ def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> N
         except (sf.LibsndfileError, OSError) as exc:
             reason = _reason(exc, folder)  # before the unlink frees the space it looks for
             Path(tmp).unlink(missing_ok=True)
-            raise OutputError(
-                f"{path}: cannot write the audio file: {reason}"
-            ) from None
+            raise OutputError(f"{path}: cannot write the audio file: {reason}") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
