@@ -55,6 +55,8 @@ def notices() -> list[str]:
 def unwritable(folder: Path, exc: OSError) -> None:
     """Note that the cache folder could not be written: sounds are made in memory instead."""
     reason = exc.strerror or str(exc)
+    if folder.is_relative_to(cache_dir()):  # one warning for the whole cache, not per subfolder
+        folder = cache_dir()
     notice(
         f"warning: cannot write to the cache folder {folder}: {reason}; sounds are made in "
         "memory instead (slower to start); free some space or set RELAXPLAYER_CACHE"
@@ -64,12 +66,15 @@ def unwritable(folder: Path, exc: OSError) -> None:
 _scratch: list[Path] = []
 
 
-def scratch_dir() -> Path:
+def scratch_dir(create: bool = True) -> Path:
     """A private temporary folder, removed at exit, for entries an unwritable cache cannot hold.
 
     Only for files too big to make in memory (a decoded hour of m4a, a long
-    ambience loop); everything else is simply made in memory.
+    ambience loop); everything else is simply made in memory. With
+    ``create=False`` and no such folder yet, a path that does not exist.
     """
+    if not _scratch and not create:
+        return Path(tempfile.gettempdir()) / f"relaxplayer-none-{os.getpid()}"
     if not _scratch:
         _scratch.append(Path(tempfile.mkdtemp(prefix="relaxplayer-")))
         atexit.register(shutil.rmtree, _scratch[0], True)

@@ -461,3 +461,26 @@ def test_a_long_loop_in_a_read_only_cache_plays_from_a_scratch_folder(
         assert not list((own_cache / "loops").iterdir())
     assert np.sqrt(np.mean(x[4000:] ** 2)) > 0.05
     assert len(cache.notices()) == 1
+
+
+def test_a_phone_clip_with_a_read_only_cache_is_decoded_once_to_scratch(
+    tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    wav = tmp_path / "memo.wav"
+    tone(wav, 1.0)
+    m4a = tmp_path / "memo.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), str(m4a)], check=True)
+    own_cache.mkdir()
+    decodes = []
+    real = clips._pydub_to_wav
+    monkeypatch.setattr(clips, "_pydub_to_wav", lambda *a: decodes.append(1) or real(*a))
+    with readonly(own_cache):
+        mixer = make_mixer("title: t\nsteps:\n  - play: memo.m4a\n", rate=RATE, base=tmp_path)
+        out = render_all(mixer)
+    assert len(decodes) == 1
+    assert np.sqrt(np.mean(out[2000:6000] ** 2)) > 0.05
+    assert len(cache.notices()) == 1

@@ -82,8 +82,8 @@ def readable(path: Path) -> Path:
         / "decoded"
         / f"{cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns)}.wav"
     )
-    if _cached_audio(target):
-        return target
+    if (found := _find_entry(target)) is not None:
+        return found
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AssetError(
@@ -117,6 +117,14 @@ def _cached_audio(path: Path, rate: int | None = None, channels: int | None = No
     if not ok:
         cache.discard(path)
     return ok
+
+
+def _find_entry(target: Path, rate: int | None = None, channels: int | None = None) -> Path | None:
+    """A sane cached WAV for ``target``: in the cache, or in the scratch folder of this process."""
+    for candidate in (target, cache.scratch_dir(create=False) / target.name):
+        if _cached_audio(candidate, rate, channels):
+            return candidate
+    return None
 
 
 def _write_entry(target: Path, write: Callable[[Path], None]) -> Path:
@@ -466,9 +474,10 @@ def open_loop(path: Path, rate: int) -> Source:
     stat = path.stat()
     name = cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns, rate, LOOP_VERSION)
     target = cache.cache_dir() / "loops" / f"{name}.wav"
-    if not _cached_audio(target, rate, 2):
-        target = _write_entry(target, lambda tmp: _write_long_loop(readable(path), info, rate, tmp))
-    return FileLoopSource(target)
+    found = _find_entry(target, rate, 2)
+    if found is None:
+        found = _write_entry(target, lambda tmp: _write_long_loop(readable(path), info, rate, tmp))
+    return FileLoopSource(found)
 
 
 def crossfade_loop(data: np.ndarray, fade: int) -> np.ndarray:
