@@ -49,14 +49,13 @@ NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 class RenderStopped(OutputError):
     """A signal stopped the render; nothing was written. Exit code ``128 + signum``."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, what: str = "no audio file was written") -> None:
         self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name}; no audio file was written")
+        super().__init__(f"stopped by {signal.Signals(signum).name}; {what}")
 
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[Callable[[], None]]:
+def stop_on_signals(what: str = "no audio file was written") -> Iterator[Callable[[], None]]:
     """While inside, a ``STOP_SIGNALS`` signal raises an exception so ``finally`` cleans up.
 
     SIGINT raises ``KeyboardInterrupt`` (Ctrl-C, exit 130), the others
@@ -80,7 +79,7 @@ def stop_on_signals() -> Iterator[Callable[[], None]]:
         state["armed"] = False
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        raise RenderStopped(signum)
+        raise RenderStopped(signum, what)
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
@@ -118,23 +117,26 @@ def render_file(mixer: Mixer, path: Path, progress: Progress | None = None) -> N
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ConfigError(f"{path}: folder {folder} {what}")
+    tmp: str | None = None
     with stop_on_signals() as done:
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot write in {folder}: {exc.strerror}") from None
-        try:
             os.close(fd)
             _write(mixer, Path(tmp), fmt, progress)
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; a render is a normal file
             done()
             os.replace(tmp, path)
         except (sf.LibsndfileError, OSError) as exc:
+            if tmp is None:
+                raise OutputError(
+                    f"{path}: cannot write in {folder}: {_reason(exc, folder)}"
+                ) from None
             reason = _reason(exc, folder)  # before the unlink frees the space it looks for
             Path(tmp).unlink(missing_ok=True)
             raise OutputError(f"{path}: cannot write the audio file: {reason}") from None
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             raise
 
 
@@ -186,7 +188,7 @@ def render_stdout(mixer: Mixer) -> None:
     if stdout is None or getattr(stdout, "closed", False):
         raise OutputError("standard output is closed; use -o FILE or pipe it (| aplay)")
     try:
-        with stop_on_signals():
+        with stop_on_signals("the audio stream was cut short"):
             render_wav_stream(mixer, stdout.buffer)
     except OutputError:
         _detach(stdout)
