@@ -484,3 +484,12 @@ def test_a_phone_clip_with_a_read_only_cache_is_decoded_once_to_scratch(
     assert len(decodes) == 1
     assert np.sqrt(np.mean(out[2000:6000] ** 2)) > 0.05
     assert len(cache.notices()) == 1
+
+
+def test_a_truncated_clip_plays_what_is_there(tmp_path: Path, own_cache: Path) -> None:
+    path = tmp_path / "cut.wav"
+    tone(path, 2.0, 11025)
+    os.truncate(path, 44 + 11025 * 2)  # half the samples its header announces
+    mixer = make_mixer("title: t\nsteps:\n  - play: cut.wav\n", rate=RATE, base=tmp_path)
+    out = render_all(mixer)
+    assert np.isfinite(out).all() and np.sqrt(np.mean(out[1000:3000] ** 2)) > 0.05

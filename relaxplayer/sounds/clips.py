@@ -260,8 +260,8 @@ _levels: dict[str, tuple[np.ndarray, float]] = {}
 def clip_level(path: Path, rate: int, channels: int) -> tuple[np.ndarray, float]:
     """``(DC offset per channel, loudness gain)`` of a clip at ``rate``, memoised.
 
-    Measured on the first ``EXCERPT_SECONDS``, decoded block by block, and
-    kept in the cache (keyed by the file's path, size and mtime), so a bell
+    Measured on the first ``EXCERPT_SECONDS`` (the only part ever held in
+    memory at once, about 30 MB at 44.1 kHz) and kept in the cache (keyed by the file's path, size and mtime), so a bell
     file that rings fifty times, or a long recording, is analysed once.
     """
     info = path.stat()
@@ -362,7 +362,7 @@ class ClipSource:
         by then, so a seek gives the samples a decode from the start would.
         """
         self.release()
-        self._file = _sf().SoundFile(str(self._source))
+        self._file = _open_audio(self._source, self._source)
         g = math.gcd(self._info.rate, self._rate)
         step_in, step_out = self._info.rate // g, self._rate // g
         k = max(frame - int(SEEK_LEAD * self._rate), 0) // step_out
@@ -380,7 +380,10 @@ class ClipSource:
         """Up to ``n`` decoded frames at the output rate (fewer only at the end of the file)."""
         parts, have = [self._pending], self._pending.shape[0]
         while have < n and not self._eof:
-            block = self._file.read(BLOCK, dtype="float32", always_2d=True)
+            try:
+                block = self._file.read(BLOCK, dtype="float32", always_2d=True)
+            except (_sf().LibsndfileError, RuntimeError, OSError):  # damaged past the header
+                block = np.zeros((0, self._file.channels), np.float32)
             if block.shape[0] == 0:
                 self._eof = True
             block = fit_channels(finite(block), self.channels)
