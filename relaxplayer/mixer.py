@@ -95,6 +95,8 @@ class SoundBank:
             return int(length)
         if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
             info = clips.probe(Path(ref.name))
+            if self.synthesize:  # measure the level now, not when the cue starts on the audio path
+                clips.clip_level(Path(ref.name), self.rate, 1)
             return round(info.frames * self.rate / info.rate)
         return len(self._array(ref))
 
