@@ -287,22 +287,25 @@ def render(
 
     The file appears only once the whole render has succeeded.
     """
-    from relaxplayer.render import format_for, render_file, render_wav_stream
+    from relaxplayer import cache
+    from relaxplayer.render import format_for, render_file, render_stdout
 
     if out != "-":
         format_for(Path(out), rate)
+    elif sys.stdout is not None and not sys.stdout.closed and sys.stdout.isatty():
+        raise ConfigError("refusing to write audio to a terminal; pipe it (| aplay) or use -o FILE")
     model = load(session)
     timeline, bank = plan(model, rate, voice_engine, require_voice=require_voice)
     mixer = Mixer(timeline, bank, channels)
-    if out == "-":
-        if sys.stdout.isatty():
-            raise ConfigError(
-                "refusing to write audio to a terminal; pipe it (| aplay) or use -o FILE"
-            )
-        render_wav_stream(mixer, sys.stdout.buffer)
-        return
-    with _progress(timeline.length, "rendering") as bar:
-        render_file(mixer, Path(out), progress=bar.update if bar else None)
+    try:
+        if out == "-":
+            render_stdout(mixer)
+            return
+        with _progress(timeline.length, "rendering") as bar:
+            render_file(mixer, Path(out), progress=bar.update if bar else None)
+    finally:
+        for line in cache.notices():  # e.g. a read-only cache: once, however many sounds
+            click.echo(line, err=True)
     click.echo(
         f"wrote {out} ({units.format_time(timeline.seconds)}, {rate} Hz, {channels} ch)", err=True
     )

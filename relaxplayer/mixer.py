@@ -95,6 +95,8 @@ class SoundBank:
             return int(length)
         if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
             info = clips.probe(Path(ref.name))
+            if self.synthesize:  # measure the level now, not when the cue starts on the audio path
+                clips.clip_level(Path(ref.name), self.rate, 1)
             return round(info.frames * self.rate / info.rate)
         return len(self._array(ref))
 
@@ -104,11 +106,8 @@ class SoundBank:
             text, narrator = str(ref.name), self.narrator
             return LazySource(lambda: narrator.load(text, self.rate), self.measure(ref))  # type: ignore[attr-defined]
         if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
-            path = Path(ref.name)
-            return LazySource(
-                lambda: _fit(clips.load_clip(path, self.rate, 1), self.measure(ref)),
-                self.measure(ref),
-            )
+            # streamed block by block: a 6-hour recording costs what a bell does
+            return clips.open_clip(Path(ref.name), self.rate, 1, self.measure(ref))
         return ArraySource(self._array(ref))
 
     def background(self, sound: str | Path) -> Source:
@@ -334,10 +333,3 @@ def soft_limit(out: np.ndarray) -> None:
     excess = (np.abs(x) - LIMIT_KNEE) / (1.0 - LIMIT_KNEE)
     bent = LIMIT_KNEE + (1.0 - LIMIT_KNEE) * excess / (1.0 + excess)  # slope 1 at the knee
     out[over] = np.sign(x) * np.minimum(bent, CEILING)
-
-
-def _fit(data: np.ndarray, length: int) -> np.ndarray:
-    """Trim or pad a decoded clip to exactly the length the timeline measured."""
-    if data.shape[0] >= length:
-        return data[:length]
-    return np.concatenate([data, np.zeros((length - data.shape[0], data.shape[1]), np.float32)])

@@ -6,15 +6,25 @@ into a WAV in the cache and read from there like any other file. A short
 clip (a voice memo) is decoded by pydub, as the design card asks; pydub holds
 the whole decoded file in memory, so a long one (an hour of ambience would be
 635 MB) streams through ffmpeg straight to disk instead.
+
+Clips (``play:`` and ``bell:`` files) are never decoded whole either: a
+``ClipSource`` decodes and resamples block by block as the mixer reads, and
+its level (DC offset and loudness gain) is measured once on an excerpt and
+memoised in the cache, so a 6-hour recording costs what a 6-second one does.
+Files are checked before use: an absurd header is refused with a message, and
+NaN or infinite samples are played as silence (only those samples).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
@@ -34,6 +44,12 @@ AMBIENCE_RMS_DB = -20.0  # user ambience files, like the built-in ones, before t
 LOOP_VERSION = 2  # bump when the cached long-loop WAVs change
 BLOCK = 65536
 PYDUB_MAX_SECONDS = 600.0  # decoded in memory by pydub up to here (100 MB at 44.1 kHz stereo)
+MIN_RATE, MAX_RATE = 1000, 384000  # Hz: a header outside this range is damage, not audio
+MAX_CHANNELS = 8
+EXCERPT_SECONDS = 180.0  # a clip's level is measured on its first 3 minutes (all of a shorter one)
+SEEK_LEAD = 0.05  # seconds decoded before a seek target, so the resampler has settled there
+RAMP_SECONDS = 0.005  # fade at both ends of a clip, so neither edge clicks
+LEVEL_VERSION = 1  # bump when loudness_gain or the DC removal changes: memoised levels are remade
 
 
 def _sf():
@@ -66,8 +82,8 @@ def readable(path: Path) -> Path:
         / "decoded"
         / f"{cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns)}.wav"
     )
-    if target.is_file():
-        return target
+    if (found := _find_entry(target)) is not None:
+        return found
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AssetError(
@@ -79,8 +95,52 @@ def readable(path: Path) -> Path:
         seconds = path.stat().st_size / 32000
     short = seconds <= PYDUB_MAX_SECONDS
     decode = _pydub_to_wav if short else _ffmpeg_to_wav
-    cache.atomic_write(target, lambda tmp: decode(ffmpeg, path, tmp))
-    return target
+    return _write_entry(target, lambda tmp: decode(ffmpeg, path, tmp))
+
+
+def _cached_audio(path: Path, rate: int | None = None, channels: int | None = None) -> bool:
+    """Whether a cached WAV is a regular file that libsndfile reads as sane audio.
+
+    A symlink, FIFO or device, a file whose header libsndfile rejects, or one
+    whose rate or channel count is not what this entry must have, is removed.
+    """
+    handle = cache.open_entry(path)
+    if handle is None:
+        return False
+    try:
+        with handle, _sf().SoundFile(handle) as f:
+            ok = f.frames > 0 and MIN_RATE <= f.samplerate <= MAX_RATE
+            ok = ok and (rate is None or f.samplerate == rate)
+            ok = ok and (channels is None or f.channels == channels)
+    except (_sf().LibsndfileError, RuntimeError, OSError):
+        ok = False
+    if not ok:
+        cache.discard(path)
+    return ok
+
+
+def _find_entry(target: Path, rate: int | None = None, channels: int | None = None) -> Path | None:
+    """A sane cached WAV for ``target``: in the cache, or in the scratch folder of this process."""
+    for candidate in (target, cache.scratch_dir(create=False) / target.name):
+        if _cached_audio(candidate, rate, channels):
+            return candidate
+    return None
+
+
+def _write_entry(target: Path, write: Callable[[Path], None]) -> Path:
+    """``cache.atomic_write`` to ``target``, or to a scratch folder when the cache is unwritable."""
+    try:
+        return cache.atomic_write(target, write)
+    except OSError as exc:
+        cache.unwritable(target.parent, exc)
+    scratch = cache.scratch_dir() / target.name
+    try:
+        return cache.atomic_write(scratch, write)
+    except OSError as exc:
+        raise AssetError(
+            f"cannot write to the cache folder {target.parent} nor to {scratch.parent}: "
+            f"{exc.strerror or exc}; free some space or set RELAXPLAYER_CACHE to another folder"
+        ) from None
 
 
 def _seconds(path: Path) -> float | None:
@@ -124,7 +184,11 @@ def _ffmpeg_to_wav(ffmpeg: str, source: Path, out: Path) -> None:
 
 
 def probe(path: Path) -> ClipInfo:
-    """Frames, rate and channels of an audio file; ``AssetError`` if it cannot be decoded."""
+    """Frames, rate and channels of an audio file; ``AssetError`` if it cannot be decoded.
+
+    An absurd header is refused here, before anything is laid out from it: a
+    40 KB file that claims 1 Hz would otherwise become a 16-minute session.
+    """
     source = readable(path)
     try:
         info = _sf().info(str(source))
@@ -132,13 +196,27 @@ def probe(path: Path) -> ClipInfo:
         raise AssetError(
             f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
         ) from None
+    if not MIN_RATE <= info.samplerate <= MAX_RATE:
+        raise AssetError(
+            f"{path}: the header says {info.samplerate} Hz, but a sample rate must be between "
+            f"{MIN_RATE} and {MAX_RATE} Hz; the file is damaged: export it again"
+        )
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise AssetError(
+            f"{path}: the header says {info.channels} channels, but a clip may have 1 to "
+            f"{MAX_CHANNELS}; the file is damaged: export it again"
+        )
     if info.frames <= 0:
         raise AssetError(f"{path}: the file has no audio")
     return ClipInfo(info.frames, info.samplerate, info.channels)
 
 
 def load_clip(path: Path, rate: int, channels: int = 1, normalize: bool = True) -> np.ndarray:
-    """The whole clip as float32 ``(n, channels)`` at ``rate``, loudness-matched and ramped."""
+    """The whole clip as float32 ``(n, channels)`` at ``rate``, loudness-matched and ramped.
+
+    Holds the whole clip in memory: for short files (ambience loops up to
+    ``LOOP_IN_MEMORY_SECONDS``); clips that play in a session use ``open_clip``.
+    """
     source = readable(path)
     try:
         data, file_rate = _sf().read(str(source), dtype="float32", always_2d=True)
@@ -146,11 +224,191 @@ def load_clip(path: Path, rate: int, channels: int = 1, normalize: bool = True) 
         raise AssetError(
             f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
         ) from None
-    data = resample(fit_channels(data, channels), file_rate, rate)
+    data = resample(fit_channels(finite(data), channels), file_rate, rate)
     data -= data.mean(axis=0, dtype=np.float64).astype(np.float32)  # no DC offset
     if normalize:
         data = normalize_loudness(data, rate)
-    return ramp(data, rate, 0.005, 0.005)
+    return ramp(data, rate, RAMP_SECONDS, RAMP_SECONDS)
+
+
+def finite(block: np.ndarray) -> np.ndarray:
+    """``block`` with NaN and infinite samples replaced by 0, in place (the rest untouched).
+
+    One bad sample must not silence a whole clip: through the resampler and
+    the level measurement a single NaN would spread to everything.
+    """
+    if not np.isfinite(block).all():
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return block
+
+
+def open_clip(path: Path, rate: int, channels: int, length: int) -> Source:
+    """A clip as a streaming ``Source`` of exactly ``length`` frames at ``rate``.
+
+    The samples equal ``load_clip``'s for a clip shorter than
+    ``EXCERPT_SECONDS`` (trimmed or padded to ``length``); longer clips are
+    levelled from their first ``EXCERPT_SECONDS``.
+    """
+    info = probe(path)
+    offset, gain = clip_level(path, rate, channels)
+    return ClipSource(readable(path), info, rate, channels, length, offset, gain)
+
+
+_levels: dict[str, tuple[np.ndarray, float]] = {}
+
+
+def clip_level(path: Path, rate: int, channels: int) -> tuple[np.ndarray, float]:
+    """``(DC offset per channel, loudness gain)`` of a clip at ``rate``, memoised.
+
+    Measured on the first ``EXCERPT_SECONDS`` (the only part ever held in
+    memory at once, about 30 MB at 44.1 kHz) and kept in the cache (keyed by the file's path, size and mtime), so a bell
+    file that rings fifty times, or a long recording, is analysed once.
+    """
+    info = path.stat()
+    name = cache.key(
+        path.resolve(), info.st_size, info.st_mtime_ns, rate, channels,
+        EXCERPT_SECONDS, SPEECH_RMS_DB, PEAK_LIMIT, GATE_DB, LEVEL_VERSION,
+    )  # fmt: skip
+    if name not in _levels:
+        found = cache.cached_array("levels", name, lambda: _measure_level(path, rate, channels))
+        if found.shape != (channels + 1,):  # an entry of another shape: measure afresh
+            found = _measure_level(path, rate, channels)
+        _levels[name] = (np.array(found[1:], np.float32), float(found[0]))
+    return _levels[name]
+
+
+def _measure_level(path: Path, rate: int, channels: int) -> np.ndarray:
+    """``[gain, offset_0, ...]`` float32 from the first ``EXCERPT_SECONDS`` of the clip."""
+    info = probe(path)
+    want = int(EXCERPT_SECONDS * info.rate)
+    with _open_audio(path, readable(path)) as f:  # one read: at most EXCERPT_SECONDS in memory
+        head = f.read(min(info.frames, want), dtype="float32", always_2d=True)
+    data = resample(fit_channels(finite(head), channels), info.rate, rate)
+    if data.shape[0] == 0:
+        return np.array([1.0] + [0.0] * channels, dtype=np.float32)
+    offset = data.mean(axis=0, dtype=np.float64).astype(np.float32)
+    data -= offset
+    gain = loudness_gain(data, rate)
+    return np.array([gain, *offset], dtype=np.float32)
+
+
+def _open_audio(path: Path, source: Path) -> Any:
+    """``source`` (the file or its cached WAV) opened by libsndfile; ``AssetError`` if it cannot."""
+    try:
+        return _sf().SoundFile(str(source))
+    except (_sf().LibsndfileError, RuntimeError, OSError) as exc:
+        raise AssetError(
+            f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
+        ) from None
+
+
+class ClipSource:
+    """A clip decoded, resampled and levelled block by block as it is read.
+
+    Sequential reads (all the mixer does while playing) continue the decode;
+    a read elsewhere (a seek) restarts it at the matching file position. Only
+    about one ``BLOCK`` of the file is in memory, and nothing at all between
+    a ``release`` and the next ``read``.
+    """
+
+    def __init__(
+        self,
+        source: Path,
+        info: ClipInfo,
+        rate: int,
+        channels: int,
+        length: int,
+        offset: np.ndarray,
+        gain: float,
+    ) -> None:
+        self._source, self._info, self._rate = source, info, rate
+        self.channels, self.length = channels, length
+        self._offset, self._gain = np.asarray(offset, np.float32), np.float32(gain)
+        # the length of the whole clip resampled (soxr rounds half up), where the fade-out ends
+        self._end = (2 * info.frames * rate + info.rate) // (2 * info.rate)
+        self._file = None
+        self._stream = None
+        self._pos = 0  # output frame the next decoded sample belongs to
+        self._pending = np.zeros((0, channels), np.float32)
+        self._eof = False
+
+    def read(self, offset: int, n: int) -> np.ndarray:
+        out = np.zeros((n, self.channels), dtype=np.float32)
+        lo, hi = max(offset, 0), min(offset + n, self.length or 0, self._end)
+        if hi <= lo:
+            return out
+        if self._file is None or lo != self._pos:
+            self._start(lo)
+        got = self._take(hi - lo)
+        got -= self._offset
+        if self._gain != 1.0:
+            got *= self._gain
+        self._ramp(got, lo)
+        out[lo - offset : lo - offset + got.shape[0]] = got
+        return out
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file, self._stream = None, None
+        self._pending = np.zeros((0, self.channels), np.float32)
+
+    def _start(self, frame: int) -> None:
+        """Position the decoder so that the next sample it gives is output frame ``frame``.
+
+        The decode restarts at a point where input and output frames line up
+        exactly (a multiple of ``rate / gcd``), ``SEEK_LEAD`` seconds early,
+        and the frames before ``frame`` are dropped: the resampler has settled
+        by then, so a seek gives the samples a decode from the start would.
+        """
+        self.release()
+        self._file = _open_audio(self._source, self._source)
+        g = math.gcd(self._info.rate, self._rate)
+        step_in, step_out = self._info.rate // g, self._rate // g
+        k = max(frame - int(SEEK_LEAD * self._rate), 0) // step_out
+        self._file.seek(min(k * step_in, self._file.frames))
+        if self._info.rate != self._rate:
+            self._stream = soxr.ResampleStream(
+                self._info.rate, self._rate, self.channels, dtype="float32", quality="HQ"
+            )
+        self._pos, self._eof = k * step_out, False
+        while self._pos < frame and not (self._eof and not self._pending.shape[0]):
+            self._take(min(frame - self._pos, BLOCK))
+        self._pos = frame
+
+    def _take(self, n: int) -> np.ndarray:
+        """Up to ``n`` decoded frames at the output rate (fewer only at the end of the file)."""
+        parts, have = [self._pending], self._pending.shape[0]
+        while have < n and not self._eof:
+            try:
+                block = self._file.read(BLOCK, dtype="float32", always_2d=True)
+            except (_sf().LibsndfileError, RuntimeError, OSError):  # damaged past the header
+                block = np.zeros((0, self._file.channels), np.float32)
+            if block.shape[0] == 0:
+                self._eof = True
+            block = fit_channels(finite(block), self.channels)
+            if self._stream is not None:
+                block = self._stream.resample_chunk(block, last=self._eof)
+            parts.append(np.ascontiguousarray(block, dtype=np.float32))
+            have += block.shape[0]
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._pending = data[n:]
+        self._pos += min(n, data.shape[0])
+        return data[:n].copy()
+
+    def _ramp(self, data: np.ndarray, lo: int) -> None:
+        """``tones.ramp``'s fades, applied to the frames ``[lo, lo + len(data))`` of the clip."""
+        n = self._end
+        a = min(int(RAMP_SECONDS * self._rate), n)
+        r = min(int(RAMP_SECONDS * self._rate), n - a)
+        hi = lo + data.shape[0]
+        if a > 0 and lo < a:
+            fade = (0.5 - 0.5 * np.cos(np.pi * np.arange(a) / a)).astype(np.float32)
+            data[: min(a, hi) - lo] *= fade[lo : min(a, hi)][:, None]
+        if r > 0 and hi > n - r:
+            fade = (0.5 + 0.5 * np.cos(np.pi * np.arange(1, r + 1) / r)).astype(np.float32)
+            first = max(lo, n - r)
+            data[first - lo :] *= fade[first - (n - r) : hi - (n - r)][:, None]
 
 
 def fit_channels(data: np.ndarray, channels: int) -> np.ndarray:
@@ -219,9 +477,10 @@ def open_loop(path: Path, rate: int) -> Source:
     stat = path.stat()
     name = cache.key(path.resolve(), stat.st_size, stat.st_mtime_ns, rate, LOOP_VERSION)
     target = cache.cache_dir() / "loops" / f"{name}.wav"
-    if not target.is_file():
-        cache.atomic_write(target, lambda tmp: _write_long_loop(readable(path), info, rate, tmp))
-    return FileLoopSource(target)
+    found = _find_entry(target, rate, 2)
+    if found is None:
+        found = _write_entry(target, lambda tmp: _write_long_loop(readable(path), info, rate, tmp))
+    return FileLoopSource(found)
 
 
 def crossfade_loop(data: np.ndarray, fade: int) -> np.ndarray:
@@ -275,7 +534,7 @@ def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None
                 if block is None:
                     part = stream.resample_chunk(np.zeros((0, 2), np.float32), last=True)
                 else:
-                    part = stream.resample_chunk(fit_channels(block, 2))
+                    part = stream.resample_chunk(fit_channels(finite(block), 2))
                 sum_squares += float(np.sum(part.astype(np.float64) ** 2))
                 peak = max(peak, float(np.max(np.abs(part), initial=0.0)))
                 dst.write(part)
@@ -319,7 +578,7 @@ class FileLoopSource:
             self._file.seek(start)
             out[done : done + count] = self._file.read(count, dtype="float32", always_2d=True)
             done += count
-        return out
+        return finite(out)
 
     def release(self) -> None:
         """The file stays open: the background plays all session long."""

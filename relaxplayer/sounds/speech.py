@@ -184,7 +184,7 @@ class Narrator:
             return None
         if read_wav(path) is not None:
             return path
-        path.unlink(missing_ok=True)
+        cache.discard(path)  # a read-only cache keeps it, harmlessly
         return None
 
     def synthesize(self, text: str) -> Path:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-CHECK_CHUNK = b"rpck"  # our WAV chunk after the samples: SHA-256 of the data chunk
+from relaxplayer import cache
+
+# Our WAV chunk after the samples: SHA-256 of ``CHECK_SALT``, the fmt chunk and the data
+# chunk, so a changed rate or channel count is caught as surely as a changed sample.
+# Format 2: format 1 ("rpck") covered the samples only; such entries fail the check and are remade.
+CHECK_CHUNK = b"rpc2"
+CHECK_SALT = b"relaxplayer narration wav 2\0"
+MIN_RATE, MAX_RATE = 1000, 384000  # Hz: a rate outside this range is damage, whatever the checksum
+MAX_ENTRY_BYTES = 1 << 30  # a narration line is a few MB; more is damage, not speech
 
 
 def wav_bytes(data: np.ndarray, rate: int) -> bytes:
@@ -40,9 +48,13 @@ def wav_bytes(data: np.ndarray, rate: int) -> bytes:
         + (b"\0" if len(pcm) & 1 else b"")
         + CHECK_CHUNK
         + (32).to_bytes(4, "little")
-        + hashlib.sha256(pcm).digest()
+        + _checksum(fmt, pcm)
     )
     return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _checksum(fmt: bytes, pcm: bytes) -> bytes:
+    return hashlib.sha256(CHECK_SALT + len(fmt).to_bytes(4, "little") + fmt + pcm).digest()
 
 
 def _chunks(blob: bytes) -> dict[bytes, bytes] | None:
@@ -62,37 +74,31 @@ def _chunks(blob: bytes) -> dict[bytes, bytes] | None:
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int] | None:
-    """``(int16 samples, rate)`` of a cache entry, or None unless it is whole and its checksum holds."""
-    try:
-        chunks = _chunks(path.read_bytes())
-    except OSError:
-        return None
+    """``(int16 samples, rate)`` of a cache entry, or None unless it is whole and its checksum holds.
+
+    Only a regular file is read (``cache.read_entry``: never a symlink, FIFO or device).
+    """
+    blob = cache.read_entry(path, limit=MAX_ENTRY_BYTES)
+    chunks = _chunks(blob) if blob is not None else None
     if chunks is None or not {b"fmt ", b"data", CHECK_CHUNK} <= chunks.keys():
         return None
     fmt, data = chunks[b"fmt "], chunks[b"data"]
-    mono16 = len(fmt) >= 16 and fmt[2:4] == b"\x01\x00" and fmt[14:16] == b"\x10\x00"
-    if not mono16 or not data or hashlib.sha256(data).digest() != chunks[CHECK_CHUNK]:
+    if len(fmt) < 16 or not data or _checksum(fmt, data) != chunks[CHECK_CHUNK]:
         return None
-    return np.frombuffer(data, dtype="<i2"), int.from_bytes(fmt[4:8], "little")
+    rate = int.from_bytes(fmt[4:8], "little")
+    mono16 = fmt[0:4] == b"\x01\x00\x01\x00" and fmt[14:16] == b"\x10\x00"
+    if not mono16 or not MIN_RATE <= rate <= MAX_RATE:
+        return None
+    return np.frombuffer(data, dtype="<i2"), rate
 
 
 def wav_info(path: Path) -> tuple[int, int] | None:
-    """``(frames, rate)`` from the header alone, or None when the file is shorter than it says.
+    """``(frames, rate)`` of a whole, checksummed entry, or None (missing or damaged).
 
-    Cheap (reads 44 bytes and a stat), for ``length``; ``read_wav`` checks the samples too.
+    It checks the whole file, like ``read_wav``: the timeline is laid out from
+    this length, so a header whose rate was changed must not pass here and be
+    caught only when the line plays (a narration line is a few hundred KB:
+    hashing it costs well under a millisecond).
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(44)
-        size = path.stat().st_size
-    except OSError:
-        return None
-    ok = (
-        len(head) == 44
-        and head[:4] == b"RIFF"
-        and head[8:16] == b"WAVEfmt "
-        and head[36:40] == b"data"
-        and int.from_bytes(head[4:8], "little") + 8 == size
-    )
-    frames = int.from_bytes(head[40:44], "little") // 2 if ok else 0
-    return (frames, int.from_bytes(head[24:28], "little")) if frames > 0 else None
+    found = read_wav(path)
+    return (found[0].shape[0], found[1]) if found is not None else None
