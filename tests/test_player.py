@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import termios
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import soundfile as sf
 
 from relaxplayer import events as ev
 from relaxplayer.outputs import open_output
-from relaxplayer.outputs.base import to_int16
+from relaxplayer.outputs.base import Output, to_int16
 from relaxplayer.player import RAMP_SECONDS, PlaybackFailed, Player
 from tests.conftest import make_mixer, render_all
 
@@ -94,8 +96,7 @@ def test_playing_to_a_file_gives_exactly_the_render(tmp_path: Path) -> None:
     assert player.run() == "end"
     played, _ = sf.read(str(out), dtype="int16")
     expected = to_int16(render_all(make_mixer(SESSION)))
-    assert np.array_equal(played[: len(expected)], expected)
-    assert np.all(played[len(expected) :] == 0)
+    assert np.array_equal(played, expected)  # not a frame more: a file has no clock to feed
     kinds = [type(e).__name__ for e in seen]
     assert kinds[0] == "Started" and kinds[-1] == "Finished"
     steps = [e for e in seen if isinstance(e, ev.StepStarted)]
@@ -129,18 +130,70 @@ def test_events_follow_the_audio_clock_in_real_time() -> None:
     assert all(RATE <= e.position < 5 * RATE for e in guide)
 
 
-def test_a_failing_device_is_retried_then_reported_with_the_position() -> None:
-    player = Player(
-        make_mixer(SESSION),
-        lambda: open_output("alsa", RATE, 2, device="nonexistent_pcm"),
-        retry_seconds=1,
-    )
+def test_a_device_that_fails_at_start_is_one_error_not_a_retry_loop() -> None:
+    seen: list[ev.Event] = []
+    opened = 0
+
+    def make() -> Output:
+        nonlocal opened
+        opened += 1
+        return open_output("alsa", RATE, 2, device="nonexistent_pcm")
+
+    player = Player(make_mixer(SESSION), make, retry_seconds=5, listeners=[seen.append])
+    started = time.monotonic()
     with pytest.raises(PlaybackFailed, match="audio output failed") as info:
         player.run()
-    assert info.value.position >= 0
+    assert time.monotonic() - started < 3.0  # not the 5 s of retries
+    assert info.value.position == 0 and opened == 1
+    assert not [e for e in seen if isinstance(e, ev.Notice)]  # no "retrying", no "back on"
 
 
 CLI = [sys.executable, "-m", "relaxplayer"]
+
+
+class Lines:
+    """A subprocess's stdout, read line by line on a thread, waited for with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.all: list[str] = []
+        self._new = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._new:
+                self.all.append(line.rstrip("\n"))
+                self._new.notify_all()
+        with self._new:
+            self.all.append("<eof>")
+            self._new.notify_all()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        """The first line (ever) matching; the deadline only guards against a hang."""
+
+        def found() -> str | None:
+            return next((x for x in self.all if predicate(x)), None)
+
+        with self._new:
+            self._new.wait_for(lambda: found() is not None or "<eof>" in self.all, timeout)
+            line = found()
+            assert line is not None, self.all
+            return line
+
+    def close(self) -> None:
+        """Stop the process if it still runs, and read what is left."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._thread.join(timeout=10)
+        if self.all and self.all[-1] == "<eof>":
+            self.all.pop()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _script(tmp_path: Path, seconds: int = 20) -> Path:
@@ -153,30 +206,29 @@ def _script(tmp_path: Path, seconds: int = 20) -> Path:
 
 
 def test_signals_pause_skip_and_fade_out(tmp_path: Path) -> None:
+    """Each signal is sent once the previous one has been seen to act: no sleep arithmetic."""
     proc = subprocess.Popen(
         [*CLI, "play", str(_script(tmp_path)), "--output", "null", "--plain"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGUSR2)
-    time.sleep(0.5)
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - sent < 2.5  # faded out within 2 s
-    assert proc.returncode == 0, err
-    lines = out.splitlines()
-    assert any(line.endswith("paused") for line in lines) and any(
-        line.endswith("resumed") for line in lines
-    )
-    assert any("pause" in line and line.startswith("[0:20]") for line in lines)  # skipped to step 2
-    assert lines[-1].endswith("stopped")
+    lines = Lines(proc)
+    try:
+        lines.wait_for(lambda line: line.endswith("] pause"))  # playing: the handlers are in
+        proc.send_signal(signal.SIGUSR1)
+        lines.wait_for(lambda line: line.endswith("paused"))
+        proc.send_signal(signal.SIGUSR1)
+        lines.wait_for(lambda line: line.endswith("resumed"))
+        proc.send_signal(signal.SIGUSR2)
+        lines.wait_for(lambda line: line.startswith("[0:20]") and line.endswith("pause"))
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() - sent < 2.5  # faded out within 2 s
+    finally:
+        lines.close()
+    assert lines.all[-1].endswith("stopped")
 
 
 @pytest.mark.audio
@@ -194,16 +246,18 @@ def test_ctrl_c_as_the_device_dies_still_stops(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
+    lines = Lines(proc)
+    lines.wait_for(lambda line: line.endswith("] pause"))  # playing through aplay now
     (aplay,) = [c for c in psutil.Process(proc.pid).children() if c.name() == "aplay"]
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     aplay.kill()
-    out, err = proc.communicate(timeout=15)
-    assert time.monotonic() - sent < 2.5, out
-    assert proc.returncode == 0, err
-    assert out.splitlines()[-1].endswith("stopped")
-    assert "[0:0" in out.splitlines()[-1]  # where it was, not the end of the session
+    code = proc.wait(timeout=15)
+    lines.close()
+    assert time.monotonic() - sent < 2.5, lines.all
+    assert code == 0, lines.all
+    assert lines.all[-1].endswith("stopped")
+    assert "[0:0" in lines.all[-1]  # where it was, not the end of the session
 
 
 def test_keys_in_a_terminal_and_the_terminal_is_restored(tmp_path: Path) -> None:
