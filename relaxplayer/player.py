@@ -252,8 +252,6 @@ class Player:
     def _seek(self, frame: int) -> None:
         if self._quitting():
             return
-        if self._pending is not None and self._pending[0] == "hold":
-            self._holding = True  # the pause being faded for stays: hold at the new place
         self._fade_then(("seek", frame), self._default_ramp())
 
     def _quit(self, ramp: int) -> None:
@@ -283,6 +281,8 @@ class Player:
                 self._pending = ("seek", old.same_place(self._pending[1], timeline))
 
     def _fade_then(self, action: tuple, ramp: int) -> None:
+        if self._pending is not None and self._pending[0] == "hold":
+            self._holding = True  # the pause being faded for stays, whatever comes next
         if self._waiting and self._realtime:  # fading for the voice: a slow fade would reach it
             ramp = min(ramp, self._default_ramp())
         self._pending, self._target, self._ramp = action, 0.0, ramp

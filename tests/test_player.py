@@ -157,6 +157,7 @@ class Lines:
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
         self.all: list[str] = []
+        self.times: list[float] = []  # monotonic time each line was read
         self._new = threading.Condition()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -166,12 +167,13 @@ class Lines:
         for line in self.proc.stdout:
             with self._new:
                 self.all.append(line.rstrip("\n"))
+                self.times.append(time.monotonic())
                 self._new.notify_all()
         with self._new:
             self.all.append("<eof>")
             self._new.notify_all()
 
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 60.0) -> str:
         """The first line (ever) matching; the deadline only guards against a hang."""
 
         def found() -> str | None:

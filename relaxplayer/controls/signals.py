@@ -24,14 +24,13 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from types import FrameType
 
 from relaxplayer.commands import SIGNAL_FADE, Commands
 
 STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 HANDLED = (*STOPS, signal.SIGUSR1, signal.SIGUSR2)
-_END = 0  # the byte that tells the dispatcher to end (no signal has number 0)
 
 
 class SignalDispatcher:
@@ -64,8 +63,6 @@ class SignalDispatcher:
             if not data:
                 return
             for signum in data:
-                if signum == _END:
-                    return
                 self.deliver(signum)
 
     def deliver(self, signum: int) -> None:
@@ -112,10 +109,8 @@ def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(previous_fd)
-        with suppress(OSError):  # full (a storm): the dispatcher is told by the close instead
-            writer.send(bytes([_END]))
-        dispatcher.join(timeout=1.0)  # it delivers what came before _END, then ends
+        writer.close()  # the dispatcher delivers what is left, then reads the end of the stream
+        dispatcher.join(timeout=1.0)
         reader.close()
-        writer.close()
     if dispatcher.interrupted:
         raise KeyboardInterrupt
