@@ -178,8 +178,13 @@ def _players(tmp_path: Path, n: int) -> list[Lines]:
         )
         for _ in range(n)
     ]
-    for lines in players:
-        lines.wait_for(lambda line: line.endswith("] pause"))
+    try:
+        for lines in players:
+            lines.wait_for(lambda line: line.endswith("] pause"))
+    except BaseException:
+        for lines in players:
+            lines.close()
+        raise
     return players
 
 
