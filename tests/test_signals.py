@@ -287,3 +287,20 @@ def test_101_toggles_10_ms_apart_end_paused(tmp_path: Path) -> None:
     _all_stop([lines], sent)
     states = [x for x in lines.all if x.endswith(("paused", "resumed"))]
     assert states and states[-1].endswith("paused"), lines.all
+
+
+def test_off_the_main_thread_it_refuses_and_leaves_nothing_behind() -> None:
+    errors: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with signal_controls(Recorder()):
+                pass
+        except ValueError as exc:
+            errors.append(exc)
+
+    before = threading.active_count()
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join(10)
+    assert len(errors) == 1 and threading.active_count() == before

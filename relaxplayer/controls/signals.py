@@ -99,9 +99,14 @@ def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
     """
     reader, writer = socket.socketpair()
     writer.setblocking(False)  # set_wakeup_fd's rule: a full buffer drops a byte, never blocks
+    try:  # ValueError off the main thread: nothing is left behind
+        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:
+        reader.close()
+        writer.close()
+        raise
     dispatcher = SignalDispatcher(target, reader)
     dispatcher.start()
-    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     previous = {sig: signal.signal(sig, _record_only) for sig in HANDLED}
     try:
         yield dispatcher
