@@ -252,8 +252,15 @@ def test_ctrl_c_as_the_device_dies_still_stops(tmp_path: Path) -> None:
         text=True,
     )
     lines = Lines(proc)
-    lines.wait_for(lambda line: line.endswith("] pause"))  # playing through aplay now
-    (aplay,) = [c for c in psutil.Process(proc.pid).children() if c.name() == "aplay"]
+    lines.wait_for(lambda line: line.endswith("] pause"))  # the output is starting
+    deadline = time.monotonic() + 30
+    while not (aplays := [c for c in psutil.Process(proc.pid).children() if c.name() == "aplay"]):
+        assert time.monotonic() < deadline, lines.all
+        time.sleep(0.01)
+    (aplay,) = aplays
+    while aplay.io_counters().read_chars < 256 * 1024:  # sound flows: lost, not dead at start
+        assert time.monotonic() < deadline, lines.all
+        time.sleep(0.01)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     aplay.kill()
