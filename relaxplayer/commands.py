@@ -3,7 +3,8 @@
 The player implements it, and so does a playback that is still being
 prepared (a quit then cancels the preparation) and, later, the service. A
 control only ever calls these methods; none reaches further in. Every method
-only records the request (it may be called from any thread) and returns at once.
+only records the request (it may be called from any thread, but never from a
+signal handler: see ``controls/signals.py``) and returns at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ SIGNAL_FADE = 1.5  # seconds: SIGTERM / SIGINT / SIGHUP, inside the documented 2
 
 
 class Commands(Protocol):
-    def toggle_pause(self) -> None: ...
+    def toggle_pause(self) -> None:
+        """Decided where the transport state lives (the player's audio thread), never from a
+        possibly lagging copy: a burst of toggles is applied one by one (101 end paused)."""
+        ...
 
     def pause(self) -> None: ...
 
@@ -32,5 +36,9 @@ class Commands(Protocol):
         ...
 
     def quit(self, fade: float = QUIT_FADE) -> None:
-        """Fade out over ``fade`` seconds, then stop."""
+        """Fade out over ``fade`` seconds, then stop; ``0`` stops at once (a second Ctrl-C).
+
+        A later quit may shorten a fade under way, never lengthen it; no pause,
+        resume or seek cancels a quit.
+        """
         ...

@@ -6,7 +6,17 @@ pause / seek / quit ramps and the volume, and logs which session frames went
 into which output frames. The main thread runs ``run``: it reads how many
 frames the output has *played* (the audio clock), maps that back through the
 log to a session position, and emits events. Controls (keys, signals, GPIO, a
-web remote) call the public methods, which only enqueue commands.
+web remote) call the public methods, which only enqueue commands; every
+transport decision (is it paused? what does a toggle mean?) is taken by the
+audio thread from its own state, so no command is lost or misread however fast
+they come.
+
+Outputs with a clock (``realtime``: devices, null) get silence while paused or
+while a line of narration is not synthesized yet: their clock must go on.
+Outputs without one (a file, a pipe whose reader takes what it is given) never
+get silence that stands for waiting: ``pull`` blocks instead (a short wait on
+an event, applying commands and honouring a quit meanwhile), so a file
+written by ``play`` is exactly what ``render`` writes, however long it waited.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ RAMP_SECONDS = (
 PREVIOUS_WINDOW = 3.0  # 'p' within this many seconds of a step's start goes to the previous step
 VOLUME_STEP = 0.1
 TICKS_PER_SECOND = 10
+IDLE_WAIT = 0.05  # seconds: a non-real-time output's blocked pull looks again this often
 
 
 class PlaybackFailed(OutputError):
@@ -76,7 +87,10 @@ class Player:
         self._ready = ready  # narration still being synthesized is waited for, in silence
         self._waiting = False
         self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # wakes the main thread
+        self._audio_wake = threading.Event()  # wakes a blocked pull (non-real-time outputs)
+        self._halt = threading.Event()  # run is ending: a blocked pull returns at once
+        self._realtime = True  # the output's `realtime`: does it need silence to keep its clock?
         # audio-thread state
         self._gain = 1.0
         self._target = 1.0
@@ -100,6 +114,10 @@ class Player:
         self._outage: float | None = (
             None  # monotonic time a device outage began (retry policy only)
         )
+        self._played_any = False  # some output has played a frame: a later failure is an outage
+        self._in_outage = False  # "failed; retrying" said, "back on" not yet
+        self._back_on: str | None = None  # output to announce once its clock has advanced
+        self.listener_errors: list[Exception] = []  # listeners dropped because they raised
         self._step_index = -1
         self._seeks = 0  # seeks done by the audio thread (a jump, not playing on)
         self._seen_seeks = -1  # as last seen by the main thread; the start counts as a jump
@@ -113,7 +131,8 @@ class Player:
         self._listeners.append(listener)
 
     def toggle_pause(self) -> None:
-        self._send("pause" if not self.paused else "resume")
+        """Decided by the audio thread from its own state: 101 toggles always end paused."""
+        self._send("toggle")
 
     def pause(self) -> None:
         self._send("pause")
@@ -160,11 +179,18 @@ class Player:
     def _send(self, *command: object) -> None:
         self._commands.put(command)
         self._wake.set()
+        self._audio_wake.set()
 
     # --- the audio thread -------------------------------------------------------------
 
     def pull(self, n: int) -> np.ndarray:
-        """Called by the output for ``n`` more frames; never raises, never blocks."""
+        """Called by the output for ``n`` more frames; never raises.
+
+        For a real-time output it never blocks and always gives ``n`` frames.
+        For a non-real-time one it blocks while paused or waiting for the voice,
+        gives fewer frames for the session's last block, and after the end (or
+        once ``run`` is ending) blocks until ``run`` ends, then gives none.
+        """
         if self.first_pull_at is None:
             self.first_pull_at = time.monotonic()
         try:
@@ -185,19 +211,61 @@ class Player:
             except queue.Empty:
                 return
             name = command[0]
-            if name == "pause":
-                self._fade_then(("hold",), self._ramp)
+            if name == "toggle":
+                self._resume() if self._paused_now() else self._pause()
+            elif name == "pause":
+                self._pause()
             elif name == "resume":
-                self._holding, self._pending, self._target = False, None, 1.0
-                self._ramp = max(int(RAMP_SECONDS * self.rate), 1)
+                self._resume()
             elif name == "seek":
-                self._fade_then(("seek", command[1]), max(int(RAMP_SECONDS * self.rate), 1))
+                self._seek(command[1])
             elif name == "volume":
                 self._volume_target = float(np.clip(self._volume_target + command[1], 0.0, 1.0))
             elif name == "quit":
-                self._fade_then(("quit",), max(int(command[1] * self.rate), 1))
+                self._quit(max(int(command[1] * self.rate), 1))
             elif name == "retime":
                 self._retime(command[1])
+
+    def _paused_now(self) -> bool:
+        """Paused or fading to a pause, as the audio thread sees it (the truth, not a report)."""
+        return self._holding or (self._pending is not None and self._pending[0] == "hold")
+
+    def _pause(self) -> None:
+        if self._paused_now() or self._quitting():
+            return
+        if self._pending is not None:  # a seek fading out: hold at the new place
+            self._holding = True
+            return
+        self._fade_then(("hold",), self._default_ramp())
+
+    def _resume(self) -> None:
+        """Never cancels a quit or a seek being faded for; only the pause."""
+        if self._quitting():
+            return
+        self._holding = False
+        if self._pending is not None and self._pending[0] == "hold":
+            self._pending = None
+        if self._pending is None:
+            self._target = 0.0 if self._waiting and self._realtime else 1.0
+            self._ramp = self._default_ramp()
+
+    def _seek(self, frame: int) -> None:
+        if self._quitting():
+            return
+        self._fade_then(("seek", frame), self._default_ramp())
+
+    def _quit(self, ramp: int) -> None:
+        """A quit may shorten a quit already fading (a second Ctrl-C), never lengthen it."""
+        if self._quitting():
+            self._ramp = min(self._ramp, ramp)
+            return
+        self._fade_then(("quit",), ramp)
+
+    def _quitting(self) -> bool:
+        return self._pending is not None and self._pending[0] == "quit"
+
+    def _default_ramp(self) -> int:
+        return max(int(RAMP_SECONDS * self.rate), 1)
 
     def _retime(self, timeline: Timeline) -> None:
         """Adopt a re-measured timeline; blocks not heard yet move with the position."""
@@ -213,8 +281,10 @@ class Player:
                 self._pending = ("seek", old.same_place(self._pending[1], timeline))
 
     def _fade_then(self, action: tuple, ramp: int) -> None:
-        if self._pending and self._pending[0] == "quit":
-            return  # already leaving
+        if self._pending is not None and self._pending[0] == "hold":
+            self._holding = True  # the pause being faded for stays, whatever comes next
+        if self._waiting and self._realtime:  # fading for the voice: a slow fade would reach it
+            ramp = min(ramp, self._default_ramp())
         self._pending, self._target, self._ramp = action, 0.0, ramp
 
     def _wait_for_voice(self, n: int) -> None:
@@ -233,8 +303,8 @@ class Player:
             i += 1
         if missing and not self._waiting:
             self._waiting = True
-            if self._pending is None:
-                self._target, self._ramp = 0.0, max(int(RAMP_SECONDS * self.rate), 1)
+            if self._pending is None and self._realtime:  # without a clock: stop, no fade
+                self._target, self._ramp = 0.0, self._default_ramp()
         elif not missing and self._waiting:
             self._waiting = False
             if self._pending is None and not self._holding:
@@ -242,7 +312,20 @@ class Player:
 
     def _render(self, n: int) -> np.ndarray:
         channels = self.mixer.channels
-        self._wait_for_voice(n)
+        while True:
+            self._wait_for_voice(n)
+            if self._pending is not None and (self._gain == 0.0 or self._stalled()):
+                self._finish_pending()  # nothing audible left to fade: act now
+                continue  # (a seek lands elsewhere: look at the voice there)
+            if self._realtime or not self._idle():
+                break
+            if self._halt.is_set():
+                return np.zeros((0, channels), dtype=np.float32)
+            if self._end_out is not None:
+                self._wake.set()  # the last frame is written: let run finish now
+            self._audio_wake.wait(IDLE_WAIT)
+            self._audio_wake.clear()
+            self._apply_commands()
         silent = self._holding and self._pending is None
         if self._end_out is not None or silent or (self._waiting and self._gain == 0.0):
             self._record(n, 0)
@@ -250,9 +333,11 @@ class Player:
         audio = self.mixer.render(n)
         got = audio.shape[0]
         if got < n:
-            audio = np.concatenate([audio, np.zeros((n - got, channels), np.float32)])
             if self._pending is None or self._pending[0] != "seek":
                 self._end_out = self._out_frames + got
+                if not self._realtime:  # no clock to feed: the session's last frame ends it
+                    n = got
+            audio = np.concatenate([audio, np.zeros((n - got, channels), np.float32)])
         gains = self._gains(n)
         if isinstance(gains, np.ndarray):
             for c in range(channels):  # column by column: broadcasting over 2 channels is slower
@@ -263,6 +348,16 @@ class Player:
         if self._gain == 0.0 and self._pending is not None:
             self._finish_pending()
         return audio
+
+    def _stalled(self) -> bool:
+        """Waiting for the voice with no clock to feed: nothing more may be written yet."""
+        return self._waiting and not self._realtime
+
+    def _idle(self) -> bool:
+        """A non-real-time output would only be given silence that stands for waiting."""
+        if self._end_out is not None:
+            return True
+        return self._pending is None and (self._holding or self._waiting)
 
     def _gains(self, n: int) -> np.ndarray | float:
         """Per-frame transport x volume gain, ramping linearly towards the targets.
@@ -290,10 +385,8 @@ class Player:
             self.mixer.seek(action[1])
             self._seeks += 1
             self._end_out = None
-            self._target, self._ramp = (
-                (0.0 if self._waiting else 1.0),
-                max(int(RAMP_SECONDS * self.rate), 1),
-            )
+            quiet = self._holding or (self._waiting and self._realtime)
+            self._target, self._ramp = (0.0 if quiet else 1.0), self._default_ramp()
         elif action[0] == "quit":
             self._end_out = self._out_frames
             self.reason = "quit"
@@ -306,8 +399,13 @@ class Player:
     # --- the main thread --------------------------------------------------------------
 
     def run(self) -> str:
-        """Play to the end (or until quit); returns ``end`` or ``quit``. Raises on failure."""
+        """Play to the end (or until quit); returns ``end`` or ``quit``. Raises on failure.
+
+        A listener that raises is dropped (its error kept in ``listener_errors``);
+        playback goes on without it.
+        """
         self._output = self._open_output()
+        self._realtime = getattr(self._output, "realtime", True)
         self._emit(
             ev.Started(
                 self.mixer.position,
@@ -330,6 +428,7 @@ class Player:
                     self._recover()
                 self._report()
         finally:
+            self._halt.set()  # a blocked pull returns: the output's thread can end
             self._output.stop(drain=self._fault is None and self._output.error is None)
         self._report(force=True)
         self._emit(ev.Finished(self.heard, self.reason))
@@ -369,7 +468,13 @@ class Player:
 
     def _report(self, force: bool = False) -> None:
         assert self._output is not None
-        self.heard = self._heard_position(self._output.frames_played())
+        played = self._output.frames_played()
+        self.heard = self._heard_position(played)
+        if played > 0:
+            self._played_any = True
+            if self._back_on is not None:  # sound really flows again, not just an open device
+                self._emit(ev.Notice(self.heard, f"audio output back on {self._back_on}"))
+                self._back_on, self._in_outage = None, False
         paused = self._holding or (self._pending is not None and self._pending[0] == "hold")
         if paused != self.paused:
             self.paused = paused
@@ -451,34 +556,53 @@ class Player:
                 self._emit(ev.CueStarted(self.heard, cue.sound.kind, cue.text))
 
     def _recover(self) -> None:
-        """The device failed: reopen it for up to ``retry_seconds``, resuming where the listener was.
+        """The output failed: reopen it for up to ``retry_seconds``, resuming where the listener was.
 
+        Only a device lost mid-session is retried, with one message; one that
+        fails before it has played anything, or one that cannot be resumed
+        (``retryable`` False: a file on a full disk), is one clear error at once.
         A device that fails again before playing a second of audio counts as the
-        same outage, so a dead device cannot keep "recovering" forever.
+        same outage, so a dead device cannot keep "recovering" forever; "back
+        on" is said only once the new one's clock advances (``_report``).
         """
         assert self._output is not None
-        error = self._output.error
-        self._output.stop(drain=False)
+        failed = self._output
+        error, played = failed.error, failed.frames_played()
+        failed.stop(drain=False)
+        self._output = _DeadOutput(failed)  # until a new one plays, nothing to stop or read
         now = time.monotonic()
-        if self._outage is None or self._output.frames_played() > self.rate:
+        if self._outage is None or played > self.rate:
             self._outage = now
-        self._apply_commands()  # no audio thread runs now: commands sent meanwhile apply here
-        if self._pending is not None and self._pending[0] == "quit":
-            self._output = _DeadOutput(self._output)  # leaving anyway: nothing to reopen
-            with self._log_lock:
-                self._log.clear()  # the position stays where the listener was
-            self._carry_over(self._pending)
+        if self._quit_during_outage():
             return
-        self._emit(ev.Notice(self.heard, f"audio output failed ({error}); retrying"))
+        if not getattr(failed, "retryable", True):
+            raise PlaybackFailed(str(error), self.heard)
+        if not (self._played_any or played > 0):
+            raise PlaybackFailed(f"audio output failed: {error}", self.heard)
+        if not self._in_outage:
+            self._in_outage = True
+            self._emit(ev.Notice(self.heard, f"audio output failed ({error}); retrying"))
         while time.monotonic() - self._outage < self._retry_seconds:
             self._wake.wait(0.5)
+            self._wake.clear()
+            if self._quit_during_outage():
+                return
             try:
                 self._reset_for(self._open_output())
                 return
             except OutputError:
                 continue
-        self._output = _DeadOutput(self._output)
         raise PlaybackFailed(f"audio output failed: {error}", self.heard)
+
+    def _quit_during_outage(self) -> bool:
+        """No audio thread runs now: apply commands here; a quit ends at once, where it was."""
+        self._apply_commands()
+        if self._pending is None or self._pending[0] != "quit":
+            return False
+        with self._log_lock:
+            self._log.clear()  # the position stays where the listener was
+        self._carry_over(self._pending)
+        return True
 
     def _reset_for(self, output: Output) -> None:
         with self._log_lock:
@@ -487,9 +611,10 @@ class Player:
         self.mixer.seek(self.heard)
         self._carry_over(self._pending)
         self._gain, self._target = 0.0, (0.0 if self._holding else 1.0)
+        self._realtime = getattr(output, "realtime", True)
         output.start(self.pull)
         self._output = output
-        self._emit(ev.Notice(self.heard, f"audio output back on {output.name}"))
+        self._back_on = output.name
 
     def _carry_over(self, pending: tuple | None) -> None:
         """Finish what the lost device was fading for: the new one starts silent anyway.
@@ -509,8 +634,13 @@ class Player:
             self._seeks += 1
 
     def _emit(self, event: ev.Event) -> None:
-        for listener in self._listeners:
-            listener(event)
+        """A listener that raises (a display on a closed stdout) is dropped; playback goes on."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:
+                self._listeners.remove(listener)
+                self.listener_errors.append(exc)
 
 
 class _DeadOutput:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pty
 import signal
 import subprocess
 import sys
 import termios
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +19,11 @@ import pytest
 import soundfile as sf
 
 from relaxplayer import events as ev
+from relaxplayer.errors import OutputError
 from relaxplayer.outputs import open_output
-from relaxplayer.outputs.base import to_int16
+from relaxplayer.outputs.base import Output, ThreadedOutput, to_int16
 from relaxplayer.player import RAMP_SECONDS, PlaybackFailed, Player
+from relaxplayer.timeline import Cue
 from tests.conftest import make_mixer, render_all
 
 RATE = 16000
@@ -94,8 +99,7 @@ def test_playing_to_a_file_gives_exactly_the_render(tmp_path: Path) -> None:
     assert player.run() == "end"
     played, _ = sf.read(str(out), dtype="int16")
     expected = to_int16(render_all(make_mixer(SESSION)))
-    assert np.array_equal(played[: len(expected)], expected)
-    assert np.all(played[len(expected) :] == 0)
+    assert np.array_equal(played, expected)  # not a frame more: a file has no clock to feed
     kinds = [type(e).__name__ for e in seen]
     assert kinds[0] == "Started" and kinds[-1] == "Finished"
     steps = [e for e in seen if isinstance(e, ev.StepStarted)]
@@ -129,18 +133,72 @@ def test_events_follow_the_audio_clock_in_real_time() -> None:
     assert all(RATE <= e.position < 5 * RATE for e in guide)
 
 
-def test_a_failing_device_is_retried_then_reported_with_the_position() -> None:
-    player = Player(
-        make_mixer(SESSION),
-        lambda: open_output("alsa", RATE, 2, device="nonexistent_pcm"),
-        retry_seconds=1,
-    )
+def test_a_device_that_fails_at_start_is_one_error_not_a_retry_loop() -> None:
+    seen: list[ev.Event] = []
+    opened = 0
+
+    def make() -> Output:
+        nonlocal opened
+        opened += 1
+        return open_output("alsa", RATE, 2, device="nonexistent_pcm")
+
+    player = Player(make_mixer(SESSION), make, retry_seconds=5, listeners=[seen.append])
+    started = time.monotonic()
     with pytest.raises(PlaybackFailed, match="audio output failed") as info:
         player.run()
-    assert info.value.position >= 0
+    assert time.monotonic() - started < 3.0  # not the 5 s of retries
+    assert info.value.position == 0 and opened == 1
+    assert not [e for e in seen if isinstance(e, ev.Notice)]  # no "retrying", no "back on"
 
 
 CLI = [sys.executable, "-m", "relaxplayer"]
+
+
+class Lines:
+    """A subprocess's stdout, read line by line on a thread, waited for with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.all: list[str] = []
+        self.times: list[float] = []  # monotonic time each line was read
+        self._new = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._new:
+                self.all.append(line.rstrip("\n"))
+                self.times.append(time.monotonic())
+                self._new.notify_all()
+        with self._new:
+            self.all.append("<eof>")
+            self._new.notify_all()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 60.0) -> str:
+        """The first line (ever) matching; the deadline only guards against a hang."""
+
+        def found() -> str | None:
+            return next((x for x in self.all if predicate(x)), None)
+
+        with self._new:
+            self._new.wait_for(lambda: found() is not None or "<eof>" in self.all, timeout)
+            line = found()
+            assert line is not None, self.all
+            return line
+
+    def close(self) -> None:
+        """Stop the process if it still runs, and read what is left."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._thread.join(timeout=10)
+        if self.all and self.all[-1] == "<eof>":
+            self.all.pop()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _script(tmp_path: Path, seconds: int = 20) -> Path:
@@ -153,30 +211,29 @@ def _script(tmp_path: Path, seconds: int = 20) -> Path:
 
 
 def test_signals_pause_skip_and_fade_out(tmp_path: Path) -> None:
+    """Each signal is sent once the previous one has been seen to act: no sleep arithmetic."""
     proc = subprocess.Popen(
         [*CLI, "play", str(_script(tmp_path)), "--output", "null", "--plain"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGUSR2)
-    time.sleep(0.5)
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - sent < 2.5  # faded out within 2 s
-    assert proc.returncode == 0, err
-    lines = out.splitlines()
-    assert any(line.endswith("paused") for line in lines) and any(
-        line.endswith("resumed") for line in lines
-    )
-    assert any("pause" in line and line.startswith("[0:20]") for line in lines)  # skipped to step 2
-    assert lines[-1].endswith("stopped")
+    lines = Lines(proc)
+    try:
+        lines.wait_for(lambda line: line.endswith("] pause"))  # playing: the handlers are in
+        proc.send_signal(signal.SIGUSR1)
+        lines.wait_for(lambda line: line.endswith("paused"))
+        proc.send_signal(signal.SIGUSR1)
+        lines.wait_for(lambda line: line.endswith("resumed"))
+        proc.send_signal(signal.SIGUSR2)
+        lines.wait_for(lambda line: line.startswith("[0:20]") and line.endswith("pause"))
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() - sent < 2.5  # faded out within 2 s
+    finally:
+        lines.close()
+    assert lines.all[-1].endswith("stopped")
 
 
 @pytest.mark.audio
@@ -194,16 +251,25 @@ def test_ctrl_c_as_the_device_dies_still_stops(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
-    (aplay,) = [c for c in psutil.Process(proc.pid).children() if c.name() == "aplay"]
+    lines = Lines(proc)
+    lines.wait_for(lambda line: line.endswith("] pause"))  # the output is starting
+    deadline = time.monotonic() + 30
+    while not (aplays := [c for c in psutil.Process(proc.pid).children() if c.name() == "aplay"]):
+        assert time.monotonic() < deadline, lines.all
+        time.sleep(0.01)
+    (aplay,) = aplays
+    while aplay.io_counters().read_chars < 256 * 1024:  # sound flows: lost, not dead at start
+        assert time.monotonic() < deadline, lines.all
+        time.sleep(0.01)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     aplay.kill()
-    out, err = proc.communicate(timeout=15)
-    assert time.monotonic() - sent < 2.5, out
-    assert proc.returncode == 0, err
-    assert out.splitlines()[-1].endswith("stopped")
-    assert "[0:0" in out.splitlines()[-1]  # where it was, not the end of the session
+    code = proc.wait(timeout=15)
+    lines.close()
+    assert time.monotonic() - sent < 2.5, lines.all
+    assert code == 0, lines.all
+    assert lines.all[-1].endswith("stopped")
+    assert "[0:0" in lines.all[-1]  # where it was, not the end of the session
 
 
 def test_keys_in_a_terminal_and_the_terminal_is_restored(tmp_path: Path) -> None:
@@ -279,3 +345,251 @@ steps:
     assert np.abs(out[resumed : resumed + ramp // 4, 0]).max() < np.abs(expected[held:, 0]).max()
     jumps = np.abs(np.diff(out[:, 0])).max()
     assert jumps <= np.abs(np.diff(expected[:, 0])).max() + 1e-6  # no click going or coming back
+
+
+# --- transport decided by the audio thread ----------------------------------------------
+
+
+def test_101_toggles_end_paused_and_100_end_playing() -> None:
+    """The toggle is the audio thread's to decide: the main thread's ``paused`` lags."""
+    player = Player(make_mixer(SESSION), lambda: None)  # type: ignore[arg-type,return-value]
+    pulled(player, 2)
+    for _ in range(101):
+        player.toggle_pause()
+    pulled(player, 4)
+    assert player._holding
+    for _ in range(100):
+        player.toggle_pause()
+    held = pulled(player, 4)
+    assert player._holding and np.all(held == 0.0)
+    player.toggle_pause()
+    assert np.abs(pulled(player, 4)[-BLOCK:]).max() > 0.0
+
+
+def test_a_resume_or_toggle_never_cancels_a_quit() -> None:
+    player = Player(make_mixer(SESSION), lambda: None)  # type: ignore[arg-type,return-value]
+    pulled(player, 2)
+    player.quit(fade=0.05)
+    player.toggle_pause()
+    player.resume()
+    player.seek(0)
+    pulled(player, 8)
+    assert player.reason == "quit" and player._end_out is not None
+
+
+def test_a_quit_during_a_pause_fade_stays_paused() -> None:
+    player = Player(make_mixer(SESSION), lambda: None)  # type: ignore[arg-type,return-value]
+    pulled(player, 2)
+    player.pause()
+    player.quit(fade=1.0)
+    pulled(player, 80)
+    assert player._holding and player.reason == "quit"
+
+
+# --- waiting for the voice --------------------------------------------------------------
+
+WAITS = """title: Waits
+background: {sound: pink-noise, volume: 50%, fade_in: 0s}
+end: {fade_out: 0s}
+steps:
+  - pause: 0.5s
+  - say: Breathe out slowly.
+  - pause: 0.5s
+"""
+
+
+def never_ready(cue: Cue) -> bool:
+    return cue.sound.kind != "speech"
+
+
+def test_a_quit_while_waiting_for_the_voice_is_honoured_at_once() -> None:
+    player = Player(make_mixer(WAITS), lambda: None, ready=never_ready)  # type: ignore[arg-type,return-value]
+    out = pulled(player, 60)  # 0.96 s: well into the wait
+    assert player._waiting and np.all(out[-BLOCK:] == 0.0)
+    player.quit(fade=1.5)
+    pulled(player, 1)
+    assert player.reason == "quit" and player._end_out is not None  # not once the line is ready
+
+
+def test_pause_resume_and_seek_while_waiting_for_the_voice() -> None:
+    player = Player(make_mixer(WAITS), lambda: None, ready=never_ready)  # type: ignore[arg-type,return-value]
+    pulled(player, 60)
+    position = player.mixer.position
+    player.pause()
+    pulled(player, 1)
+    assert player._holding  # paused at once: the sound had already faded
+    player.resume()
+    assert np.all(pulled(player, 4) == 0.0)  # still waiting: resuming does not play the gap
+    assert player.mixer.position == position and not player._holding
+    player.seek(0)
+    back = pulled(player, 8)
+    assert np.abs(back[-BLOCK:]).max() > 0.0  # away from the missing line: it plays again
+    assert not player._waiting
+
+
+# --- non-real-time outputs: no waiting silence ------------------------------------------
+
+
+def test_play_to_a_file_waits_for_the_voice_and_writes_exactly_the_render(tmp_path: Path) -> None:
+    out = tmp_path / "played.wav"
+    asked = 0
+
+    def ready(cue: Cue) -> bool:  # the voice is slow: the line is ready at the 8th look
+        nonlocal asked
+        if cue.sound.kind != "speech":
+            return True
+        asked += 1
+        return asked > 8
+
+    seen: list[ev.Event] = []
+    player = Player(
+        make_mixer(WAITS),
+        lambda: open_output(f"file:{out}", RATE, 2),
+        ready=ready,
+        listeners=[seen.append],
+    )
+    assert player.run() == "end"
+    played, _ = sf.read(str(out), dtype="int16")
+    assert asked > 8  # it did wait
+    assert np.array_equal(played, to_int16(render_all(make_mixer(WAITS))))  # but wrote no wait
+
+
+def test_a_file_never_gets_the_time_spent_paused(tmp_path: Path) -> None:
+    """Paused from the first block, resumed after five ticks (half a second) of being paused."""
+    out = tmp_path / "played.wav"
+    ticks = 0
+
+    def resume_later(event: ev.Event) -> None:
+        nonlocal ticks
+        if isinstance(event, ev.Tick) and event.paused:
+            ticks += 1
+            if ticks == 5:
+                player.resume()
+
+    player = Player(
+        make_mixer(SESSION), lambda: open_output(f"file:{out}", RATE, 2), listeners=[resume_later]
+    )
+    player.pause()
+    started = time.monotonic()
+    assert player.run() == "end"
+    assert time.monotonic() - started >= 0.4  # it was paused that long
+    played, _ = sf.read(str(out), dtype="int16")
+    expected = to_int16(render_all(make_mixer(SESSION)))
+    assert len(played) == len(expected)  # not a frame of the pause itself
+    block = 1536  # the file output's pull: the first one faded out, the next one faded back in
+    ramp = int(RAMP_SECONDS * RATE)
+    assert np.all(played[ramp:block] == 0)
+    assert np.array_equal(played[block + ramp :], expected[block + ramp :])
+
+
+def test_a_quit_while_a_file_waits_for_the_voice_ends_at_once(tmp_path: Path) -> None:
+    out = tmp_path / "played.wav"
+
+    def quit_when_waiting(event: ev.Event) -> None:
+        if isinstance(event, ev.Notice) and "waiting for the voice" in event.message:
+            player.quit()
+
+    player = Player(
+        make_mixer(WAITS),
+        lambda: open_output(f"file:{out}", RATE, 2),
+        ready=never_ready,
+        listeners=[quit_when_waiting],
+    )
+    started = time.monotonic()
+    assert player.run() == "quit"
+    assert time.monotonic() - started < 2.0
+    played, _ = sf.read(str(out), dtype="int16")
+    assert len(played) <= int(0.5 * RATE)  # up to the missing line, and no silence after
+
+
+def test_a_full_disk_is_one_clear_error_not_a_retry_loop() -> None:
+    seen: list[ev.Event] = []
+    player = Player(
+        make_mixer(SESSION),
+        lambda: open_output("file:/dev/full", RATE, 2),
+        retry_seconds=5,
+        listeners=[seen.append],
+    )
+    started = time.monotonic()
+    with pytest.raises(PlaybackFailed, match=r"^no space left on device writing /dev/full$"):
+        player.run()
+    assert time.monotonic() - started < 2.0
+    assert not [e for e in seen if isinstance(e, ev.Notice)]
+
+
+# --- devices lost and found --------------------------------------------------------------
+
+
+class FakeDevice(ThreadedOutput):
+    """A device that fails after ``fail_after`` blocks; ``silent`` ones never play a frame."""
+
+    name = "fake"
+
+    def __init__(self, fail_after: int | None, silent: bool = False) -> None:
+        super().__init__(RATE, 2, BLOCK)
+        self.fail_after, self.silent = fail_after, silent
+
+    def _open(self) -> None:
+        self.writes = 0
+
+    def _write(self, block: np.ndarray) -> None:
+        self.writes += 1
+        if self.fail_after is not None and self.writes > self.fail_after:
+            raise OutputError("device unplugged")
+        self._stop.wait(0.001)
+
+    def _buffered(self) -> int:
+        return self._written if self.silent else 0
+
+    def _close(self, drain: bool) -> None:
+        return None
+
+
+def notices(seen: list[ev.Event]) -> list[str]:
+    return [e.message for e in seen if isinstance(e, ev.Notice)]
+
+
+def test_a_device_lost_mid_session_is_retried_with_one_message_and_back_on() -> None:
+    devices = iter([FakeDevice(fail_after=10), FakeDevice(fail_after=None)])
+    seen: list[ev.Event] = []
+    player = Player(make_mixer(SESSION), lambda: next(devices), listeners=[seen.append])
+    assert player.run() == "end"
+    assert notices(seen) == [
+        "audio output failed (device unplugged); retrying",
+        "audio output back on fake",
+    ]
+
+
+def test_back_on_is_said_only_when_sound_flows_again() -> None:
+    """A device that opens but never plays a frame is not "back": one message, then the error."""
+    first = [FakeDevice(fail_after=10)]
+    seen: list[ev.Event] = []
+    player = Player(
+        make_mixer(SESSION),
+        lambda: first.pop() if first else FakeDevice(fail_after=5, silent=True),
+        listeners=[seen.append],
+        retry_seconds=1.0,
+    )
+    with pytest.raises(PlaybackFailed, match="audio output failed: device unplugged"):
+        player.run()
+    assert notices(seen) == ["audio output failed (device unplugged); retrying"]
+
+
+# --- listeners ---------------------------------------------------------------------------
+
+
+def test_a_listener_that_raises_is_dropped_and_playback_goes_on(tmp_path: Path) -> None:
+    broken = OSError(errno.EPIPE, "Broken pipe")
+
+    def display(event: ev.Event) -> None:  # a display writing to `| head -1`
+        raise broken
+
+    seen: list[ev.Event] = []
+    player = Player(
+        make_mixer(SESSION),
+        lambda: open_output(f"file:{tmp_path / 'x.wav'}", RATE, 2),
+        listeners=[display, seen.append],
+    )
+    assert player.run() == "end"
+    assert player.listener_errors == [broken]
+    assert isinstance(seen[0], ev.Started) and isinstance(seen[-1], ev.Finished)

@@ -14,7 +14,8 @@ import threading
 import tty
 from typing import TextIO
 
-from relaxplayer.player import VOLUME_STEP, Player
+from relaxplayer.commands import Commands
+from relaxplayer.player import VOLUME_STEP
 
 KEYS = {
     " ": "toggle_pause",
@@ -32,7 +33,7 @@ KEYS = {
 HELP = "space pause · n/→ next · p/← back · s section · +/- volume · q quit"
 
 
-def dispatch(player: Player, key: str) -> bool:
+def dispatch(player: Commands, key: str) -> bool:
     """Send the command bound to ``key``; False if the key means nothing."""
     action = KEYS.get(key)
     if action is None:
@@ -49,7 +50,7 @@ def dispatch(player: Player, key: str) -> bool:
 class Keyboard:
     """Reads keys from a terminal in a daemon thread while the player runs (a context manager)."""
 
-    def __init__(self, player: Player, stream: TextIO | None = None) -> None:
+    def __init__(self, player: Commands, stream: TextIO | None = None) -> None:
         self.player = player
         self.stream = stream or sys.stdin
         self._fd = self.stream.fileno()

@@ -1,42 +1,121 @@
 """Control without a terminal: a service manager, a cron job or a button script sends signals.
 
-SIGTERM and SIGINT fade out within 2 s and exit 0 (a second SIGINT quits at
-once); SIGUSR1 toggles pause; SIGUSR2 skips to the next step.
+SIGTERM, SIGINT and SIGHUP fade out over ``SIGNAL_FADE`` (inside 2 s) and
+``play`` exits 0; a second SIGINT quits at once (no fade) and ``play`` exits
+130 like any Ctrl-C; SIGUSR1 toggles pause; SIGUSR2 skips to the next step.
+
+Why the handlers do nothing: Python runs a signal handler on the main thread
+between two bytecodes, maybe while that thread holds a lock (the one inside a
+``threading.Event``). A handler that called into the player could then wait
+for that very lock, or a nested one could, and playback deadlocked. Here
+Python's own C-level handler writes each signal's number, one byte per
+signal, to a non-blocking socket (``signal.set_wakeup_fd``), and a small
+dispatcher thread reads those bytes and calls the target's commands in the
+order the signals came. No handler takes a lock or calls into anything.
+
+The dispatcher runs from the moment the context is entered, whether or not a
+player loop runs yet: a target still preparing (a ``Playback`` synthesizing
+its first line) is told of a quit at once and can cancel.
 """
 
 from __future__ import annotations
 
 import signal
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from relaxplayer.commands import SIGNAL_FADE
-from relaxplayer.player import Player
+from relaxplayer.commands import SIGNAL_FADE, Commands
+
+STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+HANDLED = (*STOPS, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class SignalDispatcher:
+    """Reads signal numbers from a socket and turns them into commands, on its own thread.
+
+    ``interrupted`` becomes true at the second SIGINT; ``errors`` keeps what a
+    command raised (the dispatcher never dies of it).
+    """
+
+    def __init__(self, target: Commands, reader: socket.socket) -> None:
+        self.target = target
+        self.interrupted = False
+        self.errors: list[Exception] = []
+        self._reader = reader
+        self._interrupts = 0
+        self._thread = threading.Thread(target=self._loop, name="signals", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                data = self._reader.recv(4096)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                self.deliver(signum)
+
+    def deliver(self, signum: int) -> None:
+        """One signal, as a command (also callable directly, e.g. by a test)."""
+        try:
+            if signum == signal.SIGINT:
+                self._interrupts += 1
+                if self._interrupts > 1:
+                    self.interrupted = True
+                    self.target.quit(fade=0.0)
+                    return
+            if signum in STOPS:
+                self.target.quit(fade=SIGNAL_FADE)
+            elif signum == signal.SIGUSR1:
+                self.target.toggle_pause()
+            elif signum == signal.SIGUSR2:
+                self.target.next_step()
+        except Exception as exc:  # a command's bug must not stop the next signal's delivery
+            self.errors.append(exc)
+
+
+def _record_only(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: nothing. The C-level one already wrote ``signum`` to the socket."""
 
 
 @contextmanager
-def signal_controls(player: Player) -> Iterator[None]:
-    """Install the handlers for the duration of playback, then restore the previous ones."""
-    interrupts = 0
+def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
+    """Signals become ``target``'s commands for the duration; then the previous handlers return.
 
-    def on_stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal interrupts
-        if signum == signal.SIGINT:
-            interrupts += 1
-            if interrupts > 1:
-                raise KeyboardInterrupt
-        player.quit(fade=SIGNAL_FADE)
-
-    handlers = {
-        signal.SIGTERM: on_stop,
-        signal.SIGINT: on_stop,
-        signal.SIGUSR1: lambda s, f: player.toggle_pause(),
-        signal.SIGUSR2: lambda s, f: player.next_step(),
-    }
-    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    ``target`` is anything implementing ``relaxplayer.commands.Commands`` (a
+    Player, a Playback). Must be entered on the main thread (Python's rule for
+    signal handlers). If a second SIGINT came, ``KeyboardInterrupt`` is raised
+    on leaving, from ordinary code, so the cli exits 130.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)  # set_wakeup_fd's rule: a full buffer drops a byte, never blocks
+    try:  # ValueError off the main thread: nothing is left behind
+        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:
+        reader.close()
+        writer.close()
+        raise
+    dispatcher = SignalDispatcher(target, reader)
+    dispatcher.start()
+    previous = {sig: signal.signal(sig, _record_only) for sig in HANDLED}
     try:
-        yield
+        yield dispatcher
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        signal.set_wakeup_fd(previous_fd)
+        writer.close()  # the dispatcher delivers what is left, then reads the end of the stream
+        dispatcher.join(timeout=1.0)
+        reader.close()
+    if dispatcher.interrupted:
+        raise KeyboardInterrupt

@@ -2,8 +2,11 @@
 
 Pull model: the output asks for audio when *it* needs some (from its own
 thread or a device callback), so the device's clock paces everything and the
-player never guesses with ``sleep()``. ``pull(n)`` never blocks and never
-raises; it returns silence when there is nothing to play.
+player never guesses with ``sleep()``. ``pull(n)`` never raises. For an output
+with a clock (``realtime``) it never blocks and returns silence when there is
+nothing to play; for one without (a file, a pipe) it blocks instead of giving
+silence that would only stand for waiting, may return fewer than ``n`` frames
+for the session's last block, and returns none once the player is ending.
 """
 
 from __future__ import annotations
@@ -30,13 +33,23 @@ INT16_SCALE = np.float32(32767.0)  # symmetric: +1.0 -> 32767, -1.0 -> -32767
 
 
 class Output(Protocol):
-    """What the player drives. ``error`` and ``underruns`` are written by the output's thread."""
+    """What the player drives. ``error`` and ``underruns`` are written by the output's thread.
+
+    ``realtime``: the output has a clock that must be fed (a sound card, null):
+    the player gives it silence while paused or waiting for the voice. False
+    (file, pipe): the player blocks in ``pull`` instead, so nothing but the
+    session is ever written. ``retryable``: after a failure a new output of the
+    same kind may carry on (a device came back); False (a file: reopening would
+    truncate it) makes the failure final at once.
+    """
 
     name: str
     rate: int
     channels: int
     error: Exception | None
     underruns: int
+    realtime: bool
+    retryable: bool
 
     def start(self, pull: Pull) -> None:
         """Open the device and begin playing; ``pull(n)`` gives float32 ``(n, channels)``."""
@@ -84,6 +97,8 @@ class ThreadedOutput:
     """
 
     name = "threaded"
+    realtime = True  # see Output; subclasses without a clock say False
+    retryable = True
 
     def __init__(self, rate: int, channels: int, block: int = BLOCK) -> None:
         self.rate = rate
@@ -106,6 +121,8 @@ class ThreadedOutput:
         try:
             while not self._stop.is_set():
                 block = pull(self.block)
+                if block.shape[0] == 0:  # a non-real-time output's player is ending
+                    continue
                 self._write(block)
                 self._written += block.shape[0]
         except Exception as exc:  # the device went away: record, stop, let the player decide

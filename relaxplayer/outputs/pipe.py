@@ -3,6 +3,15 @@
 For example a Snapcast ``pipe`` source for multi-room playback, or
 ``relaxplayer play -o pipe | aplay -t raw -f S16_LE -r 44100 -c 2``. A FIFO's
 reader paces the writes.
+
+A pipe has no clock of its own (``realtime`` False): a blocking write is paced
+by the reader when the reader is one (aplay, snapserver), and by nothing when
+it is a file or an encoder. So the player never writes silence that stands
+for waiting: while paused or waiting for the voice it writes nothing (after
+a fade), a clocked reader goes idle (snapserver) or underruns (aplay), and
+``play -o pipe > x.raw`` gets exactly what ``render`` gives. A FIFO may be
+reopened after its reader quit (snapserver restarted: ``retryable``); stdout
+cannot.
 """
 
 from __future__ import annotations
@@ -24,10 +33,12 @@ READER_WAIT = 5.0  # seconds to wait for a FIFO's reader
 
 class PipeOutput(ThreadedOutput):
     name = "pipe"
+    realtime = False
 
     def __init__(self, path: Path | None, rate: int, channels: int) -> None:
         super().__init__(rate, channels)
         self.path = path
+        self.retryable = path is not None
         self._stream: BinaryIO | None = None
 
     def _open(self) -> None:
