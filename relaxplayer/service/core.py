@@ -263,6 +263,17 @@ class Service:
         if p := self._playing():
             p.change_volume(delta)
 
+    def seek(self, seconds: float) -> None:
+        """Jump to ``seconds`` into what plays (remotes: MPD ``seekcur``, ``play POS``)."""
+        p = self._playing()
+        if p is not None and hasattr(p, "seek"):
+            rate = getattr(getattr(p, "timeline", None), "rate", 1)
+            p.seek(int(max(seconds, 0.0) * rate))
+
+    def timeline(self) -> Any:
+        """The timeline of what plays (its steps are a remote's queue), or None."""
+        return getattr(self._playing(), "timeline", None)
+
     def quit(self, fade: float = QUIT_FADE) -> None:
         """Stop what plays (and anything about to start) with a fade of ``fade`` seconds."""
         with self._cond:
