@@ -843,8 +843,14 @@ def _web_address(listen: str | None, config: Any, no_web: bool) -> str | None:
     return listen or config.listen
 
 
-def _start_remotes(service: Any, mpd_address: str | None, web_address: str | None) -> list[Any]:
-    """The remotes ``serve`` runs beside the service; each has ``close()``."""
+def _start_remotes(
+    service: Any, mpd_address: str | None, web_address: str | None, history: Any
+) -> list[Any]:
+    """The remotes ``serve`` runs beside the service; each has ``close()``.
+
+    An MPD address that cannot be used stops ``serve`` (it was asked for); the
+    phone page is on by default, so its problems are logged and ``serve`` goes on.
+    """
     started: list[Any] = []
     try:
         if mpd_address:
@@ -860,7 +866,10 @@ def _start_remotes(service: Any, mpd_address: str | None, web_address: str | Non
                     "pip install 'relaxplayer[web]', or pass --no-web"
                 )
             else:
-                started.append(web.start(service, web_address, log=_log, say=_log))
+                try:
+                    started.append(web.start(service, web_address, _log, _log, history))
+                except RelaxError as exc:
+                    _log(f"phone page off: {exc}")
     except BaseException:
         for remote in reversed(started):
             remote.close()
@@ -975,7 +984,9 @@ def serve(
     )
     remotes: list[Any] = []
     try:
-        remotes = _start_remotes(service, mpd_address or config.mpd, _web_address(listen, config, no_web))
+        remotes = _start_remotes(
+            service, mpd_address or config.mpd, _web_address(listen, config, no_web), history
+        )
         while True:
             service.tick()
             wake.wait(1.0)

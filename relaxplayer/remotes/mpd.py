@@ -30,7 +30,7 @@ from relaxplayer import events as ev
 from relaxplayer import library
 from relaxplayer.commands import QUIT_FADE
 from relaxplayer.errors import RelaxError
-from relaxplayer.remotes import auth
+from relaxplayer.remotes import auth, catalog
 from relaxplayer.remotes import mpd_protocol as mp
 from relaxplayer.remotes.mpd_protocol import Ack
 from relaxplayer.service.core import Service, SessionChanged, SleepTimerSet
@@ -39,7 +39,6 @@ MAX_CLIENTS = 16
 TIMEOUT = 60.0  # seconds a connection may stay silent (MPD's connection_timeout)
 MAX_LIST = 1024  # commands in one command list
 SETTLE = 2.0  # seconds a transport command waits for the player to show its effect
-PREVIEW_RATE = 8000  # Hz: the rate a session not playing is measured at, for its queue
 SUBSYSTEMS = (
     "database",
     "update",
@@ -145,12 +144,7 @@ def songs_of(name: str, timeline: Any) -> list[Song]:
 
 def _preview(name: str) -> Any:
     """The timeline of a session that is not playing (narration lengths estimated)."""
-    from relaxplayer.loader import load_session
-    from relaxplayer.mixer import SoundBank
-    from relaxplayer.timeline import build_timeline
-
-    session = load_session(library.find(name).path)
-    return build_timeline(session, PREVIEW_RATE, SoundBank(PREVIEW_RATE, None).measure)
+    return catalog.timeline_of(name)
 
 
 class _Box:
@@ -167,7 +161,6 @@ class _Box:
         self.started = time.monotonic()
         self.connections: set[_Connection] = set()
         self.events = threading.Condition()  # notified on every service event (``settle``)
-        self._previews: dict[str, tuple[float, list[Song]]] = {}
 
     def changed(self, *subsystems: str) -> None:
         with self.lock:
@@ -223,19 +216,10 @@ class _Box:
         if timeline is not None and st.get("session"):
             return songs_of(name, timeline)
         try:
-            path = library.find(name).path
-            mtime = path.stat().st_mtime
-        except (RelaxError, OSError):
+            return songs_of(name, _preview(name))
+        except RelaxError as exc:
+            self.log(f"mpd: cannot list {name}: {exc}")
             return []
-        cached = self._previews.get(name)
-        if cached is None or cached[0] != mtime:
-            try:
-                cached = (mtime, songs_of(name, _preview(name)))
-            except RelaxError as exc:
-                self.log(f"mpd: cannot list {name}: {exc}")
-                cached = (mtime, [])
-            self._previews[name] = cached
-        return cached[1]
 
 
 class _Connection:

@@ -11,6 +11,7 @@ import pytest
 
 from relaxplayer import events as ev
 from relaxplayer import library
+from relaxplayer.history import History
 from relaxplayer.loader import load_session
 from relaxplayer.mixer import Mixer, SoundBank
 from relaxplayer.outputs.null import NullOutput
@@ -72,8 +73,17 @@ class Recorder:
 
 
 @pytest.fixture
-def service() -> Iterator[tuple[Service, Recorder]]:
-    svc = Service(make_playback, Config(default_session="steps", output="null"))
+def history(tmp_path: Path) -> Iterator[History]:
+    h = History(tmp_path / "data" / "history.sqlite3")
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture
+def service(history: History) -> Iterator[tuple[Service, Recorder]]:
+    svc = Service(make_playback, Config(default_session="steps", output="null"), history=history)
     recorder = Recorder()
     svc.subscribe(recorder)
     try:
