@@ -37,7 +37,7 @@ from relaxplayer import events as ev
 from relaxplayer import library
 from relaxplayer.errors import OutputError, RelaxError
 from relaxplayer.remotes import auth, catalog
-from relaxplayer.service.core import Service, SessionChanged, SleepTimerSet
+from relaxplayer.service.core import Service, SessionChanged
 
 COOKIE = "relaxplayer_token"
 MAX_BODY = 4096  # bytes in a request body
