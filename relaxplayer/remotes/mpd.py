@@ -35,7 +35,7 @@ from relaxplayer.remotes import mpd_protocol as mp
 from relaxplayer.remotes.mpd_protocol import Ack
 from relaxplayer.service.core import Service, SessionChanged, SleepTimerSet
 
-MAX_CLIENTS = 16
+MAX_CLIENTS = 32  # connections at once: a house full of phones and Home Assistant
 TIMEOUT = 60.0  # seconds a connection may stay silent (MPD's connection_timeout)
 MAX_LIST = 1024  # commands in one command list
 SETTLE = 2.0  # seconds a transport command waits for the player to show its effect

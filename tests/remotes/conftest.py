@@ -3,6 +3,7 @@ output (paced in real time), sessions in a temporary user folder, no history fil
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,3 +91,17 @@ def service(history: History) -> Iterator[tuple[Service, Recorder]]:
         yield svc, recorder
     finally:
         svc.close(fade=0.05)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    sessions = tmp_path / "config" / "sessions"  # the autouse fixture made it, with steps.yaml
+    assert (sessions / "steps.yaml").read_text() == STEPS
+    (tmp_path / "config" / "config.yaml").write_text("default_session: steps\n")
+    return {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "RELAXPLAYER_CONFIG": str(tmp_path / "config"),
+        "RELAXPLAYER_DATA": str(tmp_path / "data"),
+        "RELAXPLAYER_STATE": str(tmp_path / "state"),
+    }

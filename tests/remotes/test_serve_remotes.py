@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import queue
 import signal
 import socket
@@ -17,7 +16,7 @@ from pathlib import Path
 import mpd
 import pytest
 
-from tests.remotes.conftest import STEPS, WAIT
+from tests.remotes.conftest import WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,20 +73,6 @@ class Serve:
         self.reader.join(WAIT)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    sessions = tmp_path / "config" / "sessions"  # the autouse fixture made it, with steps.yaml
-    assert (sessions / "steps.yaml").read_text() == STEPS
-    (tmp_path / "config" / "config.yaml").write_text("default_session: steps\n")
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "RELAXPLAYER_CONFIG": str(tmp_path / "config"),
-        "RELAXPLAYER_DATA": str(tmp_path / "data"),
-        "RELAXPLAYER_STATE": str(tmp_path / "state"),
-    }
 
 
 def get(port: int, path: str) -> dict:

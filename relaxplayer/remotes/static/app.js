@@ -44,7 +44,8 @@ function show(st) {
   $("remaining").textContent = active && length ? "−" + clock(length - position) : "";
   const paused = st.state === "paused";
   const toggle = $("toggle");
-  toggle.firstChild.textContent = paused ? "▶" : "⏸";
+  toggle.querySelector(".i-pause").toggleAttribute("hidden", paused);
+  toggle.querySelector(".i-play").toggleAttribute("hidden", !paused);
   toggle.querySelector("span").textContent = paused ? "Resume" : "Pause";
   toggle.setAttribute("aria-label", paused ? "Resume" : "Pause");
   for (const id of ["toggle", "next", "restart", "stop"]) $(id).disabled = !active;
