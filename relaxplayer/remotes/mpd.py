@@ -354,7 +354,7 @@ class _Connection:
             raise
         except RelaxError as exc:
             raise Ack(mp.NO_EXIST, str(exc), name) from None
-        except (OSError, ValueError, LookupError, TypeError, ArithmeticError) as exc:
+        except Exception as exc:  # a bug answers ACK, and the connection and the music go on
             self.box.log(f"mpd: {name} failed: {exc!r}")
             raise Ack(mp.SYSTEM, "internal error", name) from None
 

@@ -257,7 +257,7 @@ def create_app(
             return {}
         try:
             value = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[…
             raise _Fail(400, "malformed JSON") from None
         if not isinstance(value, dict):
             raise _Fail(400, "expected a JSON object")

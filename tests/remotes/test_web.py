@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,3 +216,47 @@ def test_event_stream_shows_progress_live(service) -> None:  # type: ignore[no-u
     finally:
         server.close()
     assert not server._thread.is_alive()  # stopped, even with a stream that was open
+
+
+def test_fuzzed_requests_get_only_answers_below_500(api: TestClient, service) -> None:  # type: ignore[no-untyped-def]
+    svc, recorder = service
+    svc.play("steps")
+    recorder.wait_for(lambda e: isinstance(e, ev.Tick) and e.position > 0)
+    rng = random.Random(7)
+    paths = [
+        "/",
+        "/api/status",
+        "/api/play",
+        "/api/volume",
+        "/api/sleep",
+        "/api/pause",
+        "/static/app.js",
+        "/static/%00",
+        "/api/%ff",
+        "/api/status/..",
+        "/api//play",
+    ]
+    bodies = [
+        b"",
+        b"{}",
+        b"null",
+        b'{"session": 1}',
+        b'{"volume": 1e999}',
+        b'{"minutes": true}',
+        b"\xff\xfe",
+        b'{"session": "steps", "volume": -0.0}',
+        b"[" * 3000,
+    ]
+    for _ in range(1000):
+        path = rng.choice(paths)
+        if rng.random() < 0.3:
+            path += "".join(chr(rng.randrange(33, 127)) for _ in range(rng.randrange(1, 12)))
+        path = path.replace("#", "").replace("?", "")
+        method = rng.choice(["GET", "POST", "PUT", "DELETE"])
+        body = rng.choice(bodies)
+        r = api.request(method, path, content=body, headers=JSON)
+        assert r.status_code < 500 or r.status_code == 503, (method, path, body, r.status_code)
+        assert "Traceback" not in r.text
+        if path == "/api/play" and r.status_code == 200:
+            recorder.wait_for(lambda e: isinstance(e, ev.Tick), after=len(recorder.events))
+    assert svc.status()["state"] in ("playing", "paused", "starting")
