@@ -402,6 +402,16 @@ def test_token_required_when_set(service) -> None:  # type: ignore[no-untyped-de
         assert c.ask(f"password {TOKEN}") == ["OK"]
         assert c.ask("status")[-1] == "OK"
         c.close()
+        ha = mpd.MPDClient()  # Home Assistant with `password:` set sends it first
+        ha.timeout = WAIT
+        ha.connect(*srv.address)
+        ha.password(TOKEN)
+        assert ha.status()["state"] == "stop" and "steps" in str(ha.listplaylists())
+        ha.disconnect()
+        ha.connect(*srv.address)
+        with pytest.raises(mpd.CommandError, match="incorrect password"):
+            ha.password("not-it")
+        ha.disconnect()
     finally:
         srv.close()
     assert svc.idle  # nothing was started
