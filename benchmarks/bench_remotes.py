@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import socket
 import statistics
@@ -70,6 +71,32 @@ def http_get(port: int, path: str) -> int:
         return r.status
     finally:
         conn.close()
+
+
+def http_post(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, body=b"{}", headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def press_to_state(port: int, path: str, state: str) -> float:
+    """ms from a POST until /api/status reports ``state`` (the player has applied it)."""
+    t = time.perf_counter()
+    http_post(port, path)
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/status")
+
+        now = json.loads(conn.getresponse().read())["state"]
+        conn.close()
+        if now == state:
+            return (time.perf_counter() - t) * 1000
+        time.sleep(0.005)
 
 
 def timed(fn, n: int = 50) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -172,6 +199,10 @@ def main() -> None:
             load_s = time.perf_counter() - t0
             state = client.status()["state"]
             peak_rss = rss(box)
+            presses = []
+            for _ in range(10):
+                presses.append(press_to_state(web_port, "/api/pause", "paused"))
+                presses.append(press_to_state(web_port, "/api/resume", "playing"))
             client.stop()
             client.disconnect()
             page.close()
@@ -191,6 +222,10 @@ def main() -> None:
         print(
             f"100 HTTP + 20 MPD clients at once: {ok_web}/100 HTTP 200, {ok_mpd}/20 MPD clients "
             f"done in {load_s:.2f} s; state after: {state}; RSS then {peak_rss:.1f} MB"
+        )
+        print(
+            f"page press -> player paused/resumed (status): median {statistics.median(presses):.0f} ms, "
+            f"worst {max(presses):.0f} ms (target: heard within 200 ms)"
         )
 
 
