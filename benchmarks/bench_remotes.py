@@ -84,6 +84,15 @@ def http_post(port: int, path: str) -> int:
         conn.close()
 
 
+def get_json(port: int, path: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
 def press_to_state(port: int, path: str, state: str) -> float:
     """ms from a POST until /api/status reports ``state`` (the player has applied it)."""
     t = time.perf_counter()
@@ -198,6 +207,7 @@ def main() -> None:
                 w.join(60)
             load_s = time.perf_counter() - t0
             state = client.status()["state"]
+            underruns = get_json(web_port, "/api/status").get("underruns")
             peak_rss = rss(box)
             presses = []
             for _ in range(10):
@@ -221,7 +231,8 @@ def main() -> None:
         print(f"GET /api/status round trip: median {web_ms[0]:.1f} ms, worst {web_ms[1]:.1f} ms")
         print(
             f"100 HTTP + 20 MPD clients at once: {ok_web}/100 HTTP 200, {ok_mpd}/20 MPD clients "
-            f"done in {load_s:.2f} s; state after: {state}; RSS then {peak_rss:.1f} MB"
+            f"done in {load_s:.2f} s; state after: {state}, underruns so far: {underruns} "
+            f"(target 0); RSS then {peak_rss:.1f} MB"
         )
         print(
             f"page press -> player paused/resumed (status): median {statistics.median(presses):.0f} ms, "

@@ -139,6 +139,7 @@ class _Current:
         self.position = 0
         self.paused = False
         self.volume = 1.0
+        self.underruns = 0  # as the output last reported them (remotes, benchmarks)
         self.started = False
 
 
@@ -384,6 +385,7 @@ class Service:
             "position": c.position / c.rate,
             "length": c.length / c.rate,
             "volume": c.volume,
+            "underruns": c.underruns,
             "sleep_remaining": self.sleep_remaining,
         }
 
@@ -466,6 +468,7 @@ class Service:
         current.position = event.position
         if isinstance(event, ev.Tick):
             current.paused, current.volume = event.paused, event.volume
+            current.underruns = event.underruns
         elif isinstance(event, ev.Paused | ev.Resumed):
             current.paused = isinstance(event, ev.Paused)
         elif isinstance(event, ev.VolumeChanged):
