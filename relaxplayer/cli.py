@@ -864,6 +864,47 @@ def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..
     return make
 
 
+def _web_address(listen: str | None, config: Any, no_web: bool) -> str | None:
+    """Where the phone page listens: ``--listen``, else the config's ``listen`` (None: off)."""
+    if no_web:
+        return None
+    return listen or config.listen
+
+
+def _start_remotes(
+    service: Any, mpd_address: str | None, web_address: str | None, history: Any
+) -> list[Any]:
+    """The remotes ``serve`` runs beside the service; each has ``close()``.
+
+    An MPD address that cannot be used stops ``serve`` (it was asked for); the
+    phone page is on by default, so its problems are logged and ``serve`` goes on.
+    """
+    started: list[Any] = []
+    try:
+        if mpd_address:
+            from relaxplayer.remotes import mpd
+
+            started.append(mpd.start(service, mpd_address, log=_log, say=_log))
+        if web_address:
+            try:
+                from relaxplayer.remotes import web
+            except ImportError as exc:
+                _log(
+                    f"phone page off: it needs starlette and uvicorn ({exc.name} is missing); "
+                    "pip install 'relaxplayer[web]', or pass --no-web"
+                )
+            else:
+                try:
+                    started.append(web.start(service, web_address, _log, _log, history))
+                except RelaxError as exc:
+                    _log(f"phone page off: {exc}")
+    except BaseException:
+        for remote in reversed(started):
+            remote.close()
+        raise
+    return started
+
+
 def _log(line: str) -> None:
     """One plain line for journald (which adds the time)."""
     click.echo(line, err=True)
@@ -895,6 +936,22 @@ def _log(line: str) -> None:
     show_default=True,
     help="Sample rate in Hz.",
 )
+@click.option(
+    "--listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve the phone page and JSON API here (config `listen`, default 127.0.0.1:8737).",
+)
+@click.option("--no-web", is_flag=True, help="Do not serve the phone page.")
+@click.option(
+    "--mpd",
+    "mpd_address",
+    default=None,
+    is_flag=False,
+    flag_value="127.0.0.1:6600",
+    metavar="HOST:PORT",
+    help="Also speak the MPD protocol here (--mpd alone: 127.0.0.1:6600; config `mpd`).",
+)
 def serve(
     config_path: Path | None,
     check: bool,
@@ -902,6 +959,9 @@ def serve(
     device: str | None,
     no_history: bool,
     rate: int,
+    listen: str | None,
+    no_web: bool,
+    mpd_address: str | None,
 ) -> None:
     """Run the bedside box: idle until a button, a schedule or a signal asks for a session.
 
@@ -950,7 +1010,11 @@ def serve(
         f"relaxplayer {__version__} serving; config {where}; "
         f"{len(config.schedules)} schedule(s); history {'on' if history else 'off'}"
     )
+    remotes: list[Any] = []
     try:
+        remotes = _start_remotes(
+            service, mpd_address or config.mpd, _web_address(listen, config, no_web), history
+        )
         while True:
             service.tick()
             wake.wait(1.0)
@@ -977,6 +1041,8 @@ def serve(
                 elif name == "SIGUSR2":
                     service.next_step()
     finally:
+        for remote in reversed(remotes):
+            remote.close()
         if button is not None:
             button.close()
         for sig, handler in previous.items():

@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-# The virtual sound card (PulseAudio null sink behind ALSA) and sox, for the playback tests.
-EXTRA_APT="pulseaudio pulseaudio-utils libasound2-plugins sox" EXTRAS="voice,test" \
+# The virtual sound card (PulseAudio null sink behind ALSA) and sox, for the playback tests;
+# mpc (a real MPD client) and headless Chromium with its driver, for the remotes' tests.
+EXTRA_APT="pulseaudio pulseaudio-utils libasound2-plugins sox mpc chromium chromium-driver" EXTRAS="voice,test" \
   bash scripts/install.sh --no-play
 "$VENV/bin/ruff" check relaxplayer tests benchmarks
 exec "$VENV/bin/python" -m pytest "$@"

@@ -139,6 +139,7 @@ class _Current:
         self.position = 0
         self.paused = False
         self.volume = 1.0
+        self.underruns = 0  # as the output last reported them (remotes, benchmarks)
         self.started = False
 
 
@@ -263,6 +264,17 @@ class Service:
         if p := self._playing():
             p.change_volume(delta)
 
+    def seek(self, seconds: float) -> None:
+        """Jump to ``seconds`` into what plays (remotes: MPD ``seekcur``, ``play POS``)."""
+        p = self._playing()
+        if p is not None and hasattr(p, "seek"):
+            rate = getattr(getattr(p, "timeline", None), "rate", 1)
+            p.seek(int(max(seconds, 0.0) * rate))
+
+    def timeline(self) -> Any:
+        """The timeline of what plays (its steps are a remote's queue), or None."""
+        return getattr(self._playing(), "timeline", None)
+
     def quit(self, fade: float = QUIT_FADE) -> None:
         """Stop what plays (and anything about to start) with a fade of ``fade`` seconds."""
         with self._cond:
@@ -373,6 +385,7 @@ class Service:
             "position": c.position / c.rate,
             "length": c.length / c.rate,
             "volume": c.volume,
+            "underruns": c.underruns,
             "sleep_remaining": self.sleep_remaining,
         }
 
@@ -455,6 +468,7 @@ class Service:
         current.position = event.position
         if isinstance(event, ev.Tick):
             current.paused, current.volume = event.paused, event.volume
+            current.underruns = event.underruns
         elif isinstance(event, ev.Paused | ev.Resumed):
             current.paused = isinstance(event, ev.Paused)
         elif isinstance(event, ev.VolumeChanged):
