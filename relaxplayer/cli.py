@@ -35,7 +35,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except SessionError as exc:
             click.echo(str(exc), err=True)
-            n = len(exc.problems)
+            n = exc.total
             click.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
             ctx.exit(exc.exit_code)
         except RelaxError as exc:
