@@ -484,43 +484,59 @@ def _reader_error(ctx: _Ctx, text: str, pos: int, char: int) -> None:
 
 
 def _check_tags(ctx: _Ctx, root: yaml.Node) -> None:
-    """Refuse explicit tags beyond the plain types (``!!python/...``, ``!!timestamp``, ``!foo``).
+    """Refuse explicit tags beyond the plain types (``!!python/...``, ``!!timestamp``, ``!foo``),
+    tags that do not fit their node, and characters no later stage can take.
 
-    They are never needed in a script, and constructing them is where YAML
-    loaders run code or raise on odd values.
+    Such tags are never needed in a script, and constructing them is where YAML
+    loaders run code or raise on odd values. Names like ``steps[2].say`` are only
+    built for a node that is reported: this walk sees every node of the file.
     """
-    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
     while stack:
-        node, where = stack.pop()
-        if isinstance(node, yaml.MappingNode):
+        node, path = stack.pop()
+        if type(node) is yaml.MappingNode:
             for key, value in node.value:
-                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
-                path = f"{where}.{name}" if where else str(name)
-                stack += [(key, path), (value, path)]
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
+                name = key.value if type(key) is yaml.ScalarNode else "?"
+                stack += [(key, (path, name)), (value, (path, name))]
+        elif type(node) is yaml.SequenceNode:
+            stack.extend((item, (path, i)) for i, item in enumerate(node.value))
         elif (bad := _UNSPEAKABLE.search(node.value)) is not None:
-            ctx.reject(node, where, _bad_character(bad.group()))
+            ctx.reject(node, _where(path), _bad_character(bad.group()))
             continue
-        if isinstance(node, yaml.CollectionNode) and node.tag != _COLLECTION_TAGS[type(node)]:
+        tag = node.tag
+        if tag in _PLAIN_SCALAR_TAGS and type(node) is yaml.ScalarNode:
+            if not _explicit(node):
+                continue
+        elif type(node) is not yaml.ScalarNode and tag == _COLLECTION_TAGS[type(node)]:
+            continue
+        if isinstance(node, yaml.CollectionNode) and tag != _COLLECTION_TAGS[type(node)]:
             ctx.reject(
                 node,
-                where,
-                f"the tag {_short_tag(node.tag)} does not fit {_kind(node)}; remove it",
+                _where(path),
+                f"the tag {_short_tag(tag)} does not fit {_kind(node)}; remove it",
             )
-        elif isinstance(node, yaml.ScalarNode) and node.tag in _COLLECTION_TAGS.values():
+        elif isinstance(node, yaml.ScalarNode) and tag in _COLLECTION_TAGS.values():
             ctx.reject(
                 node,
-                where,
-                f"the tag {_short_tag(node.tag)} does not fit a single value; remove it",
+                _where(path),
+                f"the tag {_short_tag(tag)} does not fit a single value; remove it",
             )
-        elif node.tag not in PLAIN_TAGS and _explicit(node):
+        elif tag not in PLAIN_TAGS and _explicit(node):
             ctx.reject(
                 node,
-                where,
-                f"the tag {_short_tag(node.tag)} is not supported; remove it "
+                _where(path),
+                f"the tag {_short_tag(tag)} is not supported; remove it "
                 "(only !!str, !!int, !!float, !!bool and !!null are understood)",
             )
+
+
+def _where(path: tuple) -> str:
+    """``steps[2].say`` from the walk's nested ``(parent, name or index)`` pairs."""
+    parts: list[str] = []
+    while path:
+        path, name = path
+        parts.append(f"[{name}]" if isinstance(name, int) else f".{name}")
+    return "".join(reversed(parts)).lstrip(".")
 
 
 _COLLECTION_TAGS = {
@@ -683,6 +699,7 @@ def _shown(value: object) -> str:
 _CONSTRUCTOR = yaml.SafeLoader("")
 _RESOLVE = _CONSTRUCTOR.resolve
 _STR = "tag:yaml.org,2002:str"
+_PLAIN_SCALAR_TAGS = PLAIN_TAGS - {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 # what no text field can hold: control characters (only tab and line breaks are text)
 # and lone surrogates, which only an escape ("\ud800") can put in a YAML string
 _UNSPEAKABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]")
