@@ -915,7 +915,8 @@ def _session(ctx: _Ctx, root: yaml.Node) -> Session | None:
     if (node := _get(keys, "language")) and (lang := _text(ctx, node, "language")):
         extra["language"] = lang
     if node := _get(keys, "voice"):
-        extra["voice"] = _voice(ctx, node, str(extra.get("language", "en")))
+        mark = ctx.mark(keys["voice"][0])
+        extra["voice"] = _voice(ctx, node, str(extra.get("language", "en")), mark)
     if (node := _get(keys, "narration")) and (gap := _narration(ctx, node)) is not None:
         extra["narration_gap"] = gap
     if node := _get(keys, "background"):
@@ -923,7 +924,7 @@ def _session(ctx: _Ctx, root: yaml.Node) -> Session | None:
     if node := _get(keys, "end"):
         extra["end"] = _end(ctx, node)
     if "voice" not in extra and "language" in extra:
-        extra["voice"] = Voice(language=str(extra["language"]))
+        extra["voice"] = Voice(language=str(extra["language"]), mark=ctx.mark(keys["language"][0]))
     if ctx.found or title is None:
         return None
     return Session(title=title, steps=steps, source=Path(ctx.file), **extra)  # type: ignore[arg-type]
@@ -942,7 +943,7 @@ def _tags(ctx: _Ctx, node: yaml.Node) -> tuple[str, ...]:
     return tuple(t for t in tags if t)
 
 
-def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
+def _voice(ctx: _Ctx, node: yaml.Node, language: str, mark: Mark) -> Voice:
     keys = _mapping(ctx, node, "voice", ("engine", "model", "speed", "language")) or {}
     engine, model, speed = "auto", None, 1.0
     if "engine" in keys:
@@ -976,7 +977,7 @@ def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
         speed = _number(ctx, keys["speed"][1], "voice.speed", 0.5, 2.0) or 1.0
     if "language" in keys:
         language = _text(ctx, keys["language"][1], "voice.language") or language
-    return Voice(engine=engine, model=model, speed=speed, language=language)
+    return Voice(engine=engine, model=model, speed=speed, language=language, mark=mark)
 
 
 def _narration(ctx: _Ctx, node: yaml.Node) -> float | None:
@@ -1024,7 +1025,8 @@ def _end(ctx: _Ctx, node: yaml.Node) -> End:
         )
     if "linger" in keys:
         linger = _duration(ctx, keys["linger"][1], "end.linger", positive=False) or 0.0
-    return End(fade_out=fade_out, linger=linger)
+    given = ctx.mark(keys["fade_out"][1]) if "fade_out" in keys else None
+    return End(fade_out=fade_out, linger=linger, fade_out_mark=given)
 
 
 def _steps(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> tuple[Step, ...]:
