@@ -62,6 +62,7 @@ MAX_NESTING = 64  # YAML levels: far above any real script, far below Python's r
 MAX_CUES = 100_000  # steps, breathing phases and bells once repeats and cycles are expanded
 MAX_SESSION_SECONDS = 24 * 3600.0
 MIN_EVERY = 1.0
+MIN_RATE, MAX_RATE = 1000, 384_000  # Hz a clip's header may claim
 MIN_PHASE = 0.5
 MAX_PHASE = 120.0
 PLAIN_TAGS = frozenset(
@@ -196,6 +197,7 @@ class _Ctx:
     found: list[tuple[tuple[int, int], Callable[[], str]]] = field(default_factory=list)
     files: list[tuple[Path, yaml.Node, str]] = field(default_factory=list)
     rejected: set[int] = field(default_factory=set)
+    top: list[tuple[Step, yaml.Node, str]] = field(default_factory=list)  # top-level steps
 
     def error(
         self,
@@ -327,8 +329,10 @@ def _parse_session(text: str, file: str, base: Path, probe: Probe | None) -> Ses
         raise SessionError([f"{file}: error: the file is empty; a session needs a title and steps"])
     _check_tags(ctx, root)
     session = _session(ctx, root)
-    if probe is not None:
-        _probe_files(ctx, probe)  # even when other things are wrong: report everything at once
+    clips = _probe_files(ctx, probe) if probe is not None else {}  # even when other things
+    total = (0, 0.0)  # are wrong: report everything at once
+    for step, node, where in ctx.top:
+        total = _check_size(ctx, total, step, node, where, clips)
     if ctx.found or session is None:
         raise ctx.fail()
     return session
@@ -884,12 +888,42 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _probe_files(ctx: _Ctx, probe: Probe) -> None:
+def _probe_files(ctx: _Ctx, probe: Probe) -> dict[Path, float]:
+    """Decode-check every referenced audio file; their lengths in seconds, by path.
+
+    A header can claim anything: a 40 KB WAV that says 1 Hz would be a
+    16-minute clip, so rates outside ``MIN_RATE``..``MAX_RATE`` and clips longer
+    than a step may be are refused here, at the value that names the file.
+    """
+    lengths: dict[Path, float] = {}
     for path, node, where in ctx.files:
         try:
-            probe(path)
+            info = probe(path)
         except RelaxError as exc:
             ctx.error(node, where, str(exc))
+            continue
+        rate, frames = getattr(info, "rate", None), getattr(info, "frames", None)
+        if not isinstance(rate, int) or not isinstance(frames, int):
+            continue  # a probe that only checks
+        if not MIN_RATE <= rate <= MAX_RATE:
+            ctx.error(
+                node,
+                where,
+                f"the file says its sample rate is {rate:,} Hz; real recordings are "
+                f"{MIN_RATE:,} to {MAX_RATE:,} Hz, so its header is damaged: export it again",
+            )
+            continue
+        seconds = frames / rate
+        if seconds > MAX_STEP_SECONDS:
+            ctx.error(
+                node,
+                where,
+                f"the clip lasts {units.format_time(seconds)}; a clip may last at most "
+                f"{units.format_time(MAX_STEP_SECONDS)}",
+            )
+            continue
+        lengths[path] = seconds
+    return lengths
 
 
 # --- the session ----------------------------------------------------------------------
@@ -1037,18 +1071,22 @@ def _steps(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> tuple[Step, ..
         ctx.error(node, where, "the list of steps is empty; add at least one step")
         return ()
     steps = []
-    total = (0, 0.0)
     for i, item in enumerate(node.value):
         step = _step(ctx, item, f"{where}[{i}]", depth)
         if step is not None:
             steps.append(step)
             if depth == 0:
-                total = _check_size(ctx, total, step, item, f"{where}[{i}]")
+                ctx.top.append((step, item, f"{where}[{i}]"))
     return tuple(steps)
 
 
 def _check_size(
-    ctx: _Ctx, before: tuple[int, float], step: Step, node: yaml.Node, where: str
+    ctx: _Ctx,
+    before: tuple[int, float],
+    step: Step,
+    node: yaml.Node,
+    where: str,
+    clips: dict[Path, float],
 ) -> tuple[int, float]:
     """Report the step where the expanded session outgrows ``MAX_CUES`` or ``MAX_SESSION_SECONDS``.
 
@@ -1057,7 +1095,7 @@ def _check_size(
     exhaust memory or time in ``show``. Counted from the model, without
     building the timeline; returns the running total including ``step``.
     """
-    count, seconds = _expanded((step,))
+    count, seconds = _expanded((step,), clips)
     after = (before[0] + count, before[1] + seconds)
     if after[0] > MAX_CUES >= before[0]:
         ctx.error(
@@ -1076,16 +1114,19 @@ def _check_size(
     return after
 
 
-def _expanded(steps: list[Step] | tuple[Step, ...]) -> tuple[int, float]:
+def _expanded(
+    steps: list[Step] | tuple[Step, ...], clips: dict[Path, float] | None = None
+) -> tuple[int, float]:
     """(timeline entries, seconds of timed steps) once repeats, cycles, sides and bells expand.
 
     Entries are the step spans, breathing phases and cues the timeline will
-    hold; spoken lines count no seconds, since their length is not known yet.
+    hold; spoken lines count no seconds, since their length is not known yet; a
+    ``play`` clip counts its length in ``clips`` (seconds by path, from the probe).
     """
     count, seconds = 0, 0.0
     for step in steps:
         if isinstance(step, Repeat):
-            inner = _expanded(step.steps)
+            inner = _expanded(step.steps, clips)
             count, seconds = count + step.count * inner[0], seconds + step.count * inner[1]
         elif isinstance(step, Breathe):
             p = step.pattern
@@ -1100,6 +1141,8 @@ def _expanded(steps: list[Step] | tuple[Step, ...]) -> tuple[int, float]:
         else:
             count += 1 if isinstance(step, Section | Pause) else 2
             seconds += step.duration if isinstance(step, Pause) else 0.0
+            if isinstance(step, Play) and clips:
+                seconds += clips.get(step.path, 0.0)
     return count, seconds
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,177 @@ def test_commands_give_a_positioned_error(tmp_path: Path, text: str, command: st
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"{path}:" in result.output and ": error: " in result.output
+
+
+# --- clips: their lengths count, absurd headers are refused ------------------------------
+
+
+def _wav(path: Path, rate: int, frames: int) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x01\x00" * frames)
+    return path
+
+
+def _validate(*args: str) -> object:
+    return CliRunner().invoke(main, ["validate", *args])
+
+
+def test_a_clip_claiming_1_hz_is_refused_at_its_value(tmp_path: Path) -> None:
+    _wav(tmp_path / "slow.wav", 1, 20_000)  # 40 KB that would play for 5.5 hours
+    script = tmp_path / "s.yaml"
+    script.write_text("title: t\nsteps:\n  - play: slow.wav\n  - bell: slow.wav\n")
+    result = _validate(str(script))
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if ": error: " in line]
+    assert lines == [
+        f"{script}:3:11: error: steps[0].play: the file says its sample rate is 1 Hz; real "
+        "recordings are 1,000 to 384,000 Hz, so its header is damaged: export it again",
+        f"{script}:4:11: error: steps[1].bell: the file says its sample rate is 1 Hz; real "
+        "recordings are 1,000 to 384,000 Hz, so its header is damaged: export it again",
+    ]
+
+
+def test_clip_lengths_count_against_the_session_limit(tmp_path: Path) -> None:
+    _wav(tmp_path / "talk.wav", 1000, 100_000)  # 100 s
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "title: t\nsteps:\n  - pause: 1s\n  - repeat: 1000\n    steps:\n      - play: talk.wav\n"
+    )
+    result = _validate(str(script))
+    assert result.exit_code == 2
+    assert (
+        f"{script}:4:5: error: steps[1]: the session lasts 27:46:41 by the end of this step"
+        in result.output
+    )
+    script.write_text("title: t\nsteps:\n  - repeat: 3\n    steps:\n      - play: talk.wav\n")
+    assert _validate(str(script)).exit_code == 0
+
+
+# --- validate's warnings and voice checks ------------------------------------------------
+
+
+def test_a_fade_longer_than_the_session_warns_but_passes(tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text("title: t\nend: {fade_out: 30s}\nsteps:\n  - pause: 5s\n")
+    result = _validate(str(script))
+    assert result.exit_code == 0
+    assert (
+        f"{script}: warning: line 2: end.fade_out is 30 s, longer than the whole session (0:05)"
+        in result.output
+    )
+    script.write_text("title: t\nsteps:\n  - pause: 5s\n")  # the default 10 s: no warning
+    assert "warning: line" not in _validate(str(script)).output
+
+
+def test_a_garbage_onnx_voice_is_an_error_at_the_voice_key(tmp_path: Path) -> None:
+    (tmp_path / "v.onnx").write_bytes(b"<html>not a model</html>" * 100)
+    (tmp_path / "v.onnx.json").write_text('{"language": {"code": "en_US"}}')
+    script = tmp_path / "s.yaml"
+    script.write_text("title: t\nvoice:\n  model: v.onnx\nsteps:\n  - say: hi\n")
+    result = _validate(str(script))
+    assert result.exit_code == 2
+    assert f"{script}:2:1: error: voice: {tmp_path / 'v.onnx'}: not an ONNX model" in result.output
+
+
+def test_an_unknown_espeak_language_is_an_error_at_the_voice_key(tmp_path: Path) -> None:
+    from relaxplayer.sounds.speech import espeak_binary
+
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+    script = tmp_path / "s.yaml"
+    script.write_text("title: t\nvoice: {engine: espeak, language: qq-zz}\nsteps:\n  - say: hi\n")
+    result = _validate(str(script))
+    assert result.exit_code == 2
+    assert f"{script}:2:1: error: voice: espeak-ng has no voice for the language 'qq-zz'" in (
+        result.output
+    )
+    script.write_text("title: t\nvoice: {engine: espeak, language: de}\nsteps:\n  - say: hi\n")
+    assert _validate(str(script)).exit_code == 0
+
+
+def test_onnx_header_check() -> None:
+    from relaxplayer.sounds.voicecheck import onnx_problem
+
+    assert onnx_problem(Path("/nonexistent.onnx")) is not None
+
+
+# --- options and environment -------------------------------------------------------------
+
+
+def test_volume_over_100_percent_is_an_error_naming_the_range(tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text("title: t\nsteps:\n  - pause: 1s\n")
+    result = CliRunner().invoke(main, ["play", str(script), "--volume", "150%", "-o", "null"])
+    assert result.exit_code == 2
+    assert "--volume 150%: the volume goes from 0% to 100%" in result.output
+
+
+@pytest.mark.parametrize(("value", "frame"), [("1:00", 60), ("0:01:02", 62), ("1m", 60)])
+def test_start_at_takes_the_positions_show_prints(value: str, frame: int) -> None:
+    from relaxplayer.cli import _start_frame
+    from relaxplayer.timeline import build_timeline
+
+    session = parse_session("title: t\nsteps:\n  - pause: 2m\n", "t.yaml", Path("."))
+    timeline = build_timeline(session, 10, lambda sound: 0)
+    assert _start_frame(timeline, value) == frame * 10
+
+
+@pytest.mark.parametrize("variable", ["RELAXPLAYER_PATH", "RELAXPLAYER_CONFIG"])
+def test_a_tilde_user_that_does_not_exist_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, "~nosuchuser-relaxplayer")
+    for args in (["list"], ["new", "abc"]) if variable == "RELAXPLAYER_CONFIG" else (["list"],):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert f"error: {variable}='~nosuchuser-relaxplayer': cannot find the home folder" in (
+            result.output
+        )
+    assert list(tmp_path.iterdir()) == []  # never a literal ~x/ folder
+
+
+def test_one_bad_session_does_not_break_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "config" / "sessions"
+    folder.mkdir(parents=True)
+    monkeypatch.setenv("RELAXPLAYER_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setenv("RELAXPLAYER_PATH", "")
+    (folder / "bad.yaml").write_text('title: "a\\ud800"\nsteps:\n  - pause: !!int ""\n')
+    (folder / "worse.yaml").write_bytes(b"\xff\xfe\x00")
+    (folder / "good.yaml").write_text("title: Good one\nsteps:\n  - pause: 1s\n")
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0, result.output
+    assert "Good one" in result.output and "default" in result.output
+    assert "[invalid: " in result.output and "bad.yaml:1:8: error: title: contains" in result.output
+
+
+def test_new_gives_clear_errors_and_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "cfg"
+    blocker.write_text("")
+    monkeypatch.setenv("RELAXPLAYER_CONFIG", str(blocker))
+    result = CliRunner().invoke(main, ["new", "abc"])
+    assert result.exit_code == 2 and "a file is in the way" in result.output
+    config = tmp_path / "config"
+    (config / "sessions" / "abc.yaml").mkdir(parents=True)
+    monkeypatch.setenv("RELAXPLAYER_CONFIG", str(config))
+    for args in (["new", "abc"], ["new", "abc", "--force"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "is a folder" in result.output
+    readonly = tmp_path / "ro"
+    (readonly / "sessions").mkdir(parents=True)
+    (readonly / "sessions").chmod(0o500)
+    monkeypatch.setenv("RELAXPLAYER_CONFIG", str(readonly))
+    try:
+        result = CliRunner().invoke(main, ["new", "abc"])
+        if os.geteuid() != 0:  # root writes anyway
+            assert result.exit_code == 2 and "cannot write" in result.output
+    finally:
+        (readonly / "sessions").chmod(0o700)
+    assert not list(tmp_path.rglob("*.part"))
