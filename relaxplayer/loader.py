@@ -138,7 +138,7 @@ def _compose_events(parser: object) -> yaml.Node | None:
             )
         node: yaml.Node
         if cls is scalar_event:
-            tag = event.tag
+            tag = written = event.tag
             if tag is None or tag == "!":
                 memo = (event.value, event.implicit)
                 tag = resolved.get(memo)
@@ -148,6 +148,8 @@ def _compose_events(parser: object) -> yaml.Node | None:
             node = yaml.ScalarNode(
                 tag, event.value, event.start_mark, event.end_mark, style=event.style or None
             )
+            if written is not None:
+                node.written_tag = True  # type: ignore[attr-defined]
         elif cls in end_events:
             node = stack.pop()
             node.end_mark = event.end_mark
@@ -564,11 +566,11 @@ def _bad_character(char: str) -> str:
 
 
 def _explicit(node: yaml.Node) -> bool:
-    """Whether the tag was written in the file rather than inferred from the value."""
+    """Whether the tag was written in the file rather than inferred from the value
+    (the composer marks scalars whose tag was written)."""
     if not isinstance(node, yaml.ScalarNode):
         return True  # collections without a tag are always plain seq/map
-    plain = node.style is None
-    return node.tag != _CONSTRUCTOR.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+    return getattr(node, "written_tag", False)
 
 
 def _short_tag(tag: str) -> str:
