@@ -211,12 +211,12 @@ def _check_voice_language(session: Session, narrator: Any) -> None:
 
     binary = espeak_binary()
     language = session.voice.language
-    if narrator is not None and narrator.engine == "espeak" and binary is not None:
-        if not voicecheck.espeak_speaks(binary, language):
-            raise AssetError(
-                f"espeak-ng has no voice for the language {language!r}; "
-                "`espeak-ng --voices` lists the ones it has (en, de, fr-fr, ...)"
-            )
+    espeak = narrator is not None and narrator.engine == "espeak" and binary is not None
+    if espeak and not voicecheck.espeak_speaks(binary, language):  # type: ignore[arg-type]
+        raise AssetError(
+            f"espeak-ng has no voice for the language {language!r}; "
+            "`espeak-ng --voices` lists the ones it has (en, de, fr-fr, ...)"
+        )
 
 
 def _at_voice(name: str, session: Session, message: str) -> str:
@@ -617,7 +617,7 @@ def list_(as_json: bool) -> None:
             )
         except RelaxError as exc:
             row.update(title="", seconds=None, tags=[], error=_first_line(str(exc)))
-        except Exception as exc:  # noqa: BLE001 - one bad file must not hide everyone's sessions
+        except Exception as exc:  # one bad file must not hide everyone's sessions
             row.update(
                 title="", seconds=None, tags=[], error=_first_line(f"cannot be read: {exc!r}")
             )

@@ -606,8 +606,10 @@ def _check_regular(path: Path) -> None:
         raise SessionError([f"{path}: error: no such file"]) from None
     except UnicodeEncodeError:  # a lone surrogate: no file can have that name
         raise SessionError(
-            [f"{str(path)!r}: error: the file name holds a character that is not valid text "
-             "(a lone surrogate); rename the file"]
+            [
+                f"{str(path)!r}: error: the file name holds a character that is not valid text "
+                "(a lone surrogate); rename the file"
+            ]
         ) from None
     except ValueError:
         raise SessionError(

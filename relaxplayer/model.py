@@ -51,7 +51,9 @@ class End:
 
     fade_out: float = 10.0
     linger: float = 0.0
-    fade_out_mark: Mark | None = field(default=None, compare=False)  # where it was written, if it was
+    fade_out_mark: Mark | None = field(
+        default=None, compare=False
+    )  # where it was written, if it was
 
 
 @dataclass(frozen=True)

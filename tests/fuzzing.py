@@ -81,8 +81,26 @@ HOSTILE = [
     "é" * 300,
     "\t",
 ]
-KEYS = ["say", "pause", "title", "section", "breathe", "cycles", "timer", "every", "repeat",
-        "steps", "bell", "play", "voice", "language", "fade_out", "linger", "volume", "x" * 300]
+KEYS = [
+    "say",
+    "pause",
+    "title",
+    "section",
+    "breathe",
+    "cycles",
+    "timer",
+    "every",
+    "repeat",
+    "steps",
+    "bell",
+    "play",
+    "voice",
+    "language",
+    "fade_out",
+    "linger",
+    "volume",
+    "x" * 300,
+]
 
 
 @dataclass(frozen=True)
@@ -218,7 +236,9 @@ class Outcome:
     problem: str
 
 
-def run_case(case: Case, folder: Path, commands: tuple[str, ...] = ("validate", "show")) -> list[Outcome]:
+def run_case(
+    case: Case, folder: Path, commands: tuple[str, ...] = ("validate", "show")
+) -> list[Outcome]:
     """Run each command on the case in-process; a traceback, an exit code other than 0
     or 2, or more than ``MAX_OUTPUT`` characters of output is a problem."""
     from relaxplayer.cli import main

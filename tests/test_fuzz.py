@@ -23,7 +23,9 @@ def test_mutated_sessions_never_crash_validate_or_show(tmp_path: Path) -> None:
         for outcome in run_case(case, tmp_path):
             codes.add(outcome.exit_code)
             if outcome.problem:
-                failures.append(f"case {case.number} {case.mutations} {outcome.command}: {outcome.problem}")
+                failures.append(
+                    f"case {case.number} {case.mutations} {outcome.command}: {outcome.problem}"
+                )
     assert failures == []
     assert codes == {0, 2}  # the corpus has both valid and broken scripts
     assert time.perf_counter() - start < 60

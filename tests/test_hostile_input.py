@@ -409,7 +409,9 @@ def test_a_tilde_user_that_does_not_exist_is_a_clear_error(
     assert list(tmp_path.iterdir()) == []  # never a literal ~x/ folder
 
 
-def test_one_bad_session_does_not_break_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_bad_session_does_not_break_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "config" / "sessions"
     folder.mkdir(parents=True)
     monkeypatch.setenv("RELAXPLAYER_CONFIG", str(tmp_path / "config"))
@@ -448,3 +450,14 @@ def test_new_gives_clear_errors_and_leaves_no_part_file(
     finally:
         (readonly / "sessions").chmod(0o700)
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_validate_counts_every_error_but_prints_the_first_50(tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text("title: t\nsteps:\n" + "- pause: -1\n" * 76_000)
+    result = _validate(str(script))
+    assert result.exit_code == 2
+    assert result.output.count(": error: ") == 50
+    assert "... and 75,950 more errors" in result.output
+    assert result.output.rstrip().endswith("76000 errors")
+    assert len(result.output) < 20_000
