@@ -389,13 +389,15 @@ def _syntax_problem(ctx: _Ctx, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | N
     """
     problem = exc.problem_mark
     if problem is not None and exc.context not in _QUOTED_CONTEXTS:
-        found = _misindented(ctx.lines, problem.line, str(exc.problem))
+        found = _misindented(ctx.lines, problem.line, str(exc.problem), problem.column)
         if found is not None:
             return found
     if exc.context in _QUOTED_CONTEXTS and exc.context_mark is not None:
         mark = exc.context_mark
     else:
         mark = problem or exc.context_mark
+    if "'\\t'" in str(exc.problem) and problem is not None:
+        return problem, "a tab in the indentation; YAML indents with spaces only: use spaces"
     what = ", ".join(_PLAIN_WORDS.get(p, p) for p in (exc.context, exc.problem) if p)
     return mark, what
 
@@ -418,8 +420,12 @@ _PLAIN_WORDS = {
 }
 
 
-def _misindented(lines: list[str], at: int, problem: str) -> tuple[yaml.Mark, str] | None:
-    """Line ``at`` (0-based) and a plain message, if it is indented unlike the line before it.
+def _misindented(
+    lines: list[str], at: int, problem: str, column: int = 0
+) -> tuple[yaml.Mark, str] | None:
+    """Line ``at`` (0-based) and a plain message, if it is indented unlike the line before it
+    (or is another common slip: a list item among keys, an unquoted ': ' in a value, whose
+    ``column`` is where the parser stopped).
 
     A key line is compared with where the previous line's keys start (after
     its ``- ``), a list item with where the previous line starts.
@@ -435,13 +441,25 @@ def _misindented(lines: list[str], at: int, problem: str) -> tuple[yaml.Mark, st
     )
     if before is None:
         return None
-    _, p_indent, p_key = _shape(lines[before])
-    ref = p_indent if line.startswith("-") else p_key
-    if indent == ref and problem.startswith("mapping values"):
-        return yaml.Mark("", 0, at, indent, None, None), (
-            "a ':' followed by a space inside a value; put the value in quotes"
-        )
-    if indent == ref:
+    p_line, p_indent, p_key = _shape(lines[before])
+    item = line.startswith("- ") or line == "-"
+    ref = p_indent if item else p_key
+    opens = _strip_comment(p_line).endswith(":")
+    here = yaml.Mark("", 0, at, indent, None, None)
+    if problem.startswith("mapping values") and (indent == ref or (indent > ref and opens)):
+        colon = yaml.Mark("", 0, at, column, None, None)
+        return colon, "a ':' followed by a space inside a value; put the whole value in quotes"
+    if indent == ref or (indent > ref and opens):
+        if item and not p_line.startswith("-"):
+            return here, (
+                "this line starts a list item ('- ') among keys; indent it under the key it "
+                "belongs to (such as 'steps:'), or remove the '- '"
+            )
+        if not item and p_line.startswith("-") and problem.startswith("did not find expected '-'"):
+            return here, (
+                "this line is a key among list items; start it with '- ' for a new item, or "
+                "indent it to line up with the keys of the item above"
+            )
         return None
     like = f"indent it by {ref} spaces" if ref else "do not indent it"
     if indent > ref:
@@ -466,6 +484,12 @@ def _shape(raw: str) -> tuple[str, int, int]:
         key += len(rest) - len(stripped)
         rest = stripped
     return body.rstrip(), indent, key
+
+
+def _strip_comment(text: str) -> str:
+    """A line without a trailing comment (a '#' after a space: a fair guess outside quotes)."""
+    cut = text.find(" #")
+    return (text[:cut] if cut >= 0 else text).rstrip()
 
 
 def _block_text(lines: list[str], n: int) -> bool:

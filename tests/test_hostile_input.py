@@ -461,3 +461,26 @@ def test_validate_counts_every_error_but_prints_the_first_50(tmp_path: Path) -> 
     assert "... and 75,950 more errors" in result.output
     assert result.output.rstrip().endswith("76000 errors")
     assert len(result.output) < 20_000
+
+
+@pytest.mark.parametrize(
+    ("text", "head"),
+    [
+        (
+            "title: t\n- say: a\n",
+            "t.yaml:2:1: error: invalid YAML: this line starts a list item ('- ') among keys",
+        ),
+        (
+            "title: t\nsteps:\n\t- say: a\n",
+            "t.yaml:3:1: error: invalid YAML: a tab in the indentation; YAML indents with spaces",
+        ),
+        (
+            "title: t\nsteps:\n  - say: a: b\n",
+            "t.yaml:3:11: error: invalid YAML: a ':' followed by a space inside a value",
+        ),
+    ],
+    ids=["item-among-keys", "tab", "colon-in-value"],
+)
+def test_other_common_slips_in_plain_words(parser: str, text: str, head: str) -> None:
+    (got,) = heads(text)
+    assert got.startswith(head), got
