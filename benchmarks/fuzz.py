@@ -7,7 +7,7 @@ than 20,000 characters of output; every failing input is saved to the
 ``safe_load`` on the same inputs (how many it accepts, how long it takes), so
 the command's cost per case can be compared with just parsing the YAML.
 
-    .venv/bin/python benchmarks/fuzz.py [--cases 3000] [--seed 1] [--save fuzz-failures]
+    .venv/bin/python benchmarks/fuzz.py [--cases 3000] [--seed 1] [--save fuzz-failures] [--pure]
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save", type=Path, default=Path("fuzz-failures"))
     parser.add_argument("--commands", default="validate,show")
+    parser.add_argument("--pure", action="store_true", help="PyYAML's own parser, not libyaml's")
     args = parser.parse_args()
     commands = tuple(args.commands.split(","))
+    if args.pure:
+        from relaxplayer import loader
+
+        loader.CParser = None
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("RELAXPLAYER_CACHE", str(Path(tmp) / "cache"))
@@ -55,7 +60,8 @@ def main() -> int:
         ours = time.perf_counter() - start
         peer_ok, peer_time = _peer(cases)
 
-    print(f"cases: {len(cases)} (seed {args.seed}), commands: {', '.join(commands)}")
+    parser_name = "PyYAML" if args.pure else "libyaml"
+    print(f"cases: {len(cases)} (seed {args.seed}), commands: {', '.join(commands)}, {parser_name}")
     for key, n in sorted(by_code.items()):
         print(f"  {key}: {n}")
     print(f"largest output: {biggest:,} characters")

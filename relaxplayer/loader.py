@@ -55,6 +55,7 @@ MAX_REPEAT = 1000
 MAX_DEPTH = 8
 SHOWN_COLUMNS = 120
 MAX_CYCLES = 10000
+MAX_TEXT = 20_000  # characters of one text value: minutes of speech, far beyond any line
 MAX_ERRORS = 50  # problems shown; the rest are counted
 MAX_VALUE = 60  # characters of a value quoted in a message
 MAX_MESSAGE = 400  # characters of a message (beside the source line, which is windowed)
@@ -780,6 +781,14 @@ def _text(ctx: _Ctx, node: yaml.Node, where: str, allow_empty: bool = False) -> 
     value = str(node.value).strip()
     if not value and not allow_empty:
         ctx.error(node, where, "text is empty")
+        return None
+    if len(value) > MAX_TEXT:
+        ctx.error(
+            node,
+            where,
+            f"the text is {len(value):,} characters long; the limit is {MAX_TEXT:,} "
+            "(about 3,000 words): split it into several steps",
+        )
         return None
     return value
 
