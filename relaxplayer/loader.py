@@ -104,7 +104,27 @@ def _event_source(text: str, pure: bool = False) -> object:
     """
     if not pure and CParser is not None:
         return CParser(text)
-    return yaml.SafeLoader(text)
+    return _PureParser(text)
+
+
+class _PureParser(yaml.SafeLoader):
+    """PyYAML's own parser, stopping at the flow bracket that nests too deeply.
+
+    Its scanner re-checks every open flow level for each token, so ``[[[[...``
+    thousands deep takes seconds before the composer ever sees the depth; this
+    stops at the same bracket the composer would refuse (block levels counted
+    from the scanner's indentation stack).
+    """
+
+    def fetch_flow_collection_start(self, TokenClass):  # type: ignore[no-untyped-def]
+        if self.flow_level + len(self.indents) >= MAX_NESTING:
+            raise _RefusedYAML(
+                None,
+                None,
+                f"nested too deeply (more than {MAX_NESTING} levels of lists and mappings)",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
 
 
 def _compose_events(parser: object) -> yaml.Node | None:

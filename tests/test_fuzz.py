@@ -1,12 +1,12 @@
 """A seeded, bounded fuzz pass in the suite: mutated built-in sessions through validate and show.
 
 No traceback, exit 0 or 2, bounded output, for every case. ``benchmarks/fuzz.py``
-runs the same corpus with thousands of cases.
+runs the same corpus with thousands of cases. About 10 s here with other work
+running (not asserted: a timing assertion would make the suite flaky).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.fuzzing import corpus, run_case
@@ -16,7 +16,6 @@ SEED = 13
 
 
 def test_mutated_sessions_never_crash_validate_or_show(tmp_path: Path) -> None:
-    start = time.perf_counter()
     failures = []
     codes = set()
     for case in corpus(CASES, SEED):
@@ -28,4 +27,3 @@ def test_mutated_sessions_never_crash_validate_or_show(tmp_path: Path) -> None:
                 )
     assert failures == []
     assert codes == {0, 2}  # the corpus has both valid and broken scripts
-    assert time.perf_counter() - start < 60
