@@ -204,7 +204,7 @@ def _deep(rng: random.Random, text: str) -> str:
 
 
 def _many(rng: random.Random, text: str) -> str:
-    n = rng.choice([60, 500, 3000])
+    n = rng.choice([60, 300, 1500])
     return text + "".join(f"  - pause: -{i}\n" for i in range(n))
 
 
