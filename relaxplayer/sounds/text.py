@@ -103,6 +103,7 @@ _DECIMAL = re.compile(r"\b(\d+)\.(\d+)\b")
 _INTEGER = re.compile(r"\b\d+\b")
 _PERCENT = re.compile(r"\b(\d+)\s?%")
 _DIGIT = re.compile(r"\d")
+_SPACES = re.compile(r"\s+")
 # one pass for every abbreviation (longest first), rather than a pattern per entry per line
 _ABBREVIATION = re.compile(
     r"(?<!\w)("
@@ -259,23 +260,30 @@ def _english(text: str) -> str:
     """Abbreviations, "3-5", "2m", "1m30s", "10:30", "10 pm", "5.5", "30%" and digits as words."""
     text = _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
     if not _DIGIT.search(text):  # the rest only rewrites numbers: most lines have none
-        return re.sub(r"\s+", " ", text).strip()
-    text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
+        return _SPACES.sub(" ", text).strip()
+    # each rule only where its telltale character is (a long script has thousands of lines)
+    if "," in text:
+        text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _MERIDIEM.sub(_meridiem_words, text)
-    text = _CLOCK.sub(lambda m: clock_words(int(m.group(1)), int(m.group(2))), text)
+    if ":" in text:
+        text = _CLOCK.sub(lambda m: clock_words(int(m.group(1)), int(m.group(2))), text)
     text = _COMPOUND.sub(_compound_words, text)
-    text = _RANGE.sub(lambda m: f"{m.group(1)} to {m.group(2)}", text)
+    if "-" in text:
+        text = _RANGE.sub(lambda m: f"{m.group(1)} to {m.group(2)}", text)
     text = _UNIT.sub(_unit_words, text)
-    text = _PERCENT.sub(lambda m: f"{number_words(int(m.group(1)))} percent", text)
+    if "%" in text:
+        text = _PERCENT.sub(lambda m: f"{number_words(int(m.group(1)))} percent", text)
     text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
-    text = _DECIMAL.sub(
-        lambda m: (
-            f"{number_words(int(m.group(1)))} point " + " ".join(ONES[int(d)] for d in m.group(2))
-        ),
-        text,
-    )
+    if "." in text:
+        text = _DECIMAL.sub(
+            lambda m: (
+                f"{number_words(int(m.group(1)))} point "
+                + " ".join(ONES[int(d)] for d in m.group(2))
+            ),
+            text,
+        )
     text = _INTEGER.sub(lambda m: number_words(int(m.group(0))), text)
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
 
 
 def _unit_words(m: re.Match[str]) -> str:
