@@ -19,7 +19,7 @@ import click
 from relaxplayer import __version__, units
 from relaxplayer.errors import ConfigError, RelaxError, SessionError
 from relaxplayer.lint import session_warnings
-from relaxplayer.loader import load_session
+from relaxplayer.loader import load_session, shorten
 from relaxplayer.mixer import Mixer, SoundBank
 from relaxplayer.model import VOICE_ENGINES, Session, Voice
 from relaxplayer.timeline import Timeline, build_timeline
@@ -214,7 +214,7 @@ def _check_voice_language(session: Session, narrator: Any) -> None:
     espeak = narrator is not None and narrator.engine == "espeak" and binary is not None
     if espeak and not voicecheck.espeak_speaks(binary, language):  # type: ignore[arg-type]
         raise AssetError(
-            f"espeak-ng has no voice for the language {language!r}; "
+            f"espeak-ng has no voice for the language {shorten(repr(language), 60)}; "
             "`espeak-ng --voices` lists the ones it has (en, de, fr-fr, ...)"
         )
 
@@ -222,6 +222,7 @@ def _check_voice_language(session: Session, narrator: Any) -> None:
 def _at_voice(name: str, session: Session, message: str) -> str:
     """A voice problem as ``file:line:col: error: voice: ...``, at the ``voice:`` key."""
     mark = session.voice.mark
+    message = shorten(message, 400)
     if mark is None:
         return f"{name}: error: voice: {message}"
     return f"{mark.file}:{mark.line}:{mark.column}: error: voice: {message}"

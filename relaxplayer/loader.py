@@ -586,7 +586,7 @@ def _where(path: tuple) -> str:
     parts: list[str] = []
     while path:
         path, name = path
-        parts.append(f"[{name}]" if isinstance(name, int) else f".{name}")
+        parts.append(f"[{name}]" if isinstance(name, int) else f".{shorten(str(name), 40)}")
     return "".join(reversed(parts)).lstrip(".")
 
 

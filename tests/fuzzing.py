@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "sessions").glob("*.yaml"))
+MAX_LINE = 1_000  # characters of one line of validate's messages
 MAX_OUTPUT = 20_000  # characters a command may print for one case, beyond the script's own
 
 HOSTILE = [
@@ -258,5 +259,11 @@ def run_case(
             problem = f"{len(result.output):,} characters of output"
         elif "Traceback" in result.output:
             problem = "a traceback in the output"
+        elif command == "validate" and _longest_line(result.output) > MAX_LINE:
+            problem = f"a line of {_longest_line(result.output):,} characters"
         outcomes.append(Outcome(command, result.exit_code, len(result.output), problem))
     return outcomes
+
+
+def _longest_line(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)

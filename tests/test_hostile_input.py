@@ -484,3 +484,16 @@ def test_validate_counts_every_error_but_prints_the_first_50(tmp_path: Path) -> 
 def test_other_common_slips_in_plain_words(parser: str, text: str, head: str) -> None:
     (got,) = heads(text)
     assert got.startswith(head), got
+
+
+def test_a_long_unknown_language_is_shortened_in_the_voice_message(tmp_path: Path) -> None:
+    from relaxplayer.sounds.speech import espeak_binary
+
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng not installed")
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        f"title: t\nvoice: {{engine: espeak, language: {'q' * 5000}}}\nsteps:\n  - say: hi\n"
+    )
+    result = _validate(str(script))
+    assert result.exit_code == 2 and len(result.output) < 1000
