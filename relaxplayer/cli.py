@@ -20,7 +20,7 @@ import click
 from relaxplayer import __version__, units
 from relaxplayer.errors import ConfigError, RelaxError, SessionError
 from relaxplayer.lint import session_warnings
-from relaxplayer.loader import load_session
+from relaxplayer.loader import load_session, shorten
 from relaxplayer.mixer import Mixer, SoundBank
 from relaxplayer.model import VOICE_ENGINES, Session, Voice
 from relaxplayer.timeline import Timeline, build_timeline
@@ -36,7 +36,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except SessionError as exc:
             click.echo(str(exc), err=True)
-            n = len(exc.problems)
+            n = exc.total
             click.echo(f"{n} error{'s' if n != 1 else ''}", err=True)
             ctx.exit(exc.exit_code)
         except RelaxError as exc:
@@ -161,15 +161,29 @@ def validate(sessions: tuple[str, ...], voice_engine: str | None, require_voice:
     gets a warning (an error with --require-voice).
     """
     problems: list[str] = []
+    total = 0
     for name in sessions:
         try:
             session = load(name)
-            narrator = check_voice(session, voice_engine, require_voice)
         except SessionError as exc:
             problems += exc.problems
+            total += exc.total
             continue
         except RelaxError as exc:
             problems.append(f"{name}: error: {exc}")
+            total += 1
+            continue
+        try:
+            _check_voice_model(session)
+            narrator = check_voice(session, voice_engine, require_voice)
+            _check_voice_language(session, narrator)
+        except ConfigError as exc:
+            problems.append(f"{name}: error: {exc}")
+            total += 1
+            continue
+        except RelaxError as exc:  # a voice that cannot work: at the voice: key
+            problems.append(_at_voice(name, session, str(exc)))
+            total += 1
             continue
         click.echo(f"{name}: ok ({session.title})")
         for warning in session_warnings(session, plan(session, 8000, None, synthesize=False)[0]):
@@ -177,7 +191,42 @@ def validate(sessions: tuple[str, ...], voice_engine: str | None, require_voice:
         if narrator is None and session.voice.engine != "none" and spoken_lines(session):
             click.echo(f"{name}: warning: {NO_VOICE}", err=True)
     if problems:
-        raise SessionError(problems)
+        raise SessionError(problems, total=total)
+
+
+def _check_voice_model(session: Session) -> None:
+    """A ``voice.model`` that is not an ONNX file at all (checked before anything reads it)."""
+    from relaxplayer.errors import AssetError
+    from relaxplayer.sounds import voicecheck
+
+    model = session.voice.model
+    if model is not None and (problem := voicecheck.onnx_problem(model)):
+        raise AssetError(problem)
+
+
+def _check_voice_language(session: Session, narrator: Any) -> None:
+    """A language espeak-ng has no voice for, when espeak-ng is what will speak."""
+    from relaxplayer.errors import AssetError
+    from relaxplayer.sounds import voicecheck
+    from relaxplayer.sounds.speech import espeak_binary
+
+    binary = espeak_binary()
+    language = session.voice.language
+    espeak = narrator is not None and narrator.engine == "espeak" and binary is not None
+    if espeak and not voicecheck.espeak_speaks(binary, language):  # type: ignore[arg-type]
+        raise AssetError(
+            f"espeak-ng has no voice for the language {shorten(repr(language), 60)}; "
+            "`espeak-ng --voices` lists the ones it has (en, de, fr-fr, ...)"
+        )
+
+
+def _at_voice(name: str, session: Session, message: str) -> str:
+    """A voice problem as ``file:line:col: error: voice: ...``, at the ``voice:`` key."""
+    mark = session.voice.mark
+    message = shorten(message, 400)
+    if mark is None:
+        return f"{name}: error: voice: {message}"
+    return f"{mark.file}:{mark.line}:{mark.column}: error: voice: {message}"
 
 
 @main.command()
@@ -339,7 +388,8 @@ def _progress(total: int, label: str) -> Any:
 
 
 def _start_frame(timeline: Timeline, start_at: str | None) -> int:
-    """``--start-at``: a section title (case-insensitive) or a time such as 5m."""
+    """``--start-at``: a section title (case-insensitive), a time such as 5m, or a position
+    as ``show`` prints it (1:00, 1:02:03)."""
     if not start_at:
         return 0
     sections = [s for s in timeline.steps if s.kind == "section"]
@@ -347,11 +397,12 @@ def _start_frame(timeline: Timeline, start_at: str | None) -> int:
         if span.label.casefold() == start_at.casefold():
             return span.start
     try:
-        seconds = units.parse_duration(start_at)
+        seconds = units.parse_position(start_at)
     except ValueError:
         names = ", ".join(repr(s.label) for s in sections) or "(this session has no sections)"
         raise ConfigError(
-            f"--start-at {start_at!r} is neither a section nor a time; sections: {names}"
+            f"--start-at {start_at!r} is neither a section nor a time (5m, 1:30, 1:02:03); "
+            f"sections: {names}"
         ) from None
     if seconds * timeline.rate >= timeline.length:
         raise ConfigError(
@@ -361,10 +412,18 @@ def _start_frame(timeline: Timeline, start_at: str | None) -> int:
 
 
 def _level_option(value: str) -> float:
+    """``--volume``: a linear gain from 0 to 1; louder than full scale is refused, not clamped,
+    since the player never amplifies."""
     try:
-        return min(units.parse_level(value), 1.0)
+        gain = units.parse_level(value)
     except ValueError as exc:
-        raise ConfigError(f"--volume: {exc}") from None
+        raise ConfigError(f"--volume: {exc}; from 0% to 100%, or 0 dB and below") from None
+    if gain > 1.0:
+        raise ConfigError(
+            f"--volume {value}: the volume goes from 0% to 100% (or 0 dB and below); "
+            "use 100% or less"
+        )
+    return gain
 
 
 @main.command()
@@ -562,9 +621,19 @@ def list_(as_json: bool) -> None:
     """
     from relaxplayer import library
 
+    def _first_line(text: str) -> str:
+        """An error's first line, shortened, printable whatever the file name holds."""
+        line = (text.splitlines() or [""])[0]
+        line = line if len(line) <= 200 else f"{line[:197]}..."
+        return line.encode("utf-8", "backslashreplace").decode("utf-8")
+
     rows = []
     for entry in library.list_sessions():
-        row: dict[str, Any] = {"name": entry.name, "origin": entry.origin, "path": str(entry.path)}
+        row: dict[str, Any] = {
+            "name": _first_line(entry.name),
+            "origin": entry.origin,
+            "path": _first_line(str(entry.path)),
+        }
         try:
             session = load_session(entry.path)
             timeline, bank = plan(session, 8000, None, synthesize=False)
@@ -576,7 +645,11 @@ def list_(as_json: bool) -> None:
                 tags=list(session.tags),
             )
         except RelaxError as exc:
-            row.update(title="", seconds=None, tags=[], error=str(exc).splitlines()[0])
+            row.update(title="", seconds=None, tags=[], error=_first_line(str(exc)))
+        except Exception as exc:  # one bad file must not hide everyone's sessions
+            row.update(
+                title="", seconds=None, tags=[], error=_first_line(f"cannot be read: {exc!r}")
+            )
         if entry.shadowed:
             row["shadows"] = str(entry.shadowed)
         rows.append(row)
@@ -590,7 +663,8 @@ def list_(as_json: bool) -> None:
             length += f" +{units.format_time(row['linger'])}"
         origin = row["origin"] + (" (replaces built-in)" if "shadows" in row else "")
         title = row["title"] or f"[invalid: {row['error']}]"
-        click.echo(f"{row['name']:<30} {length:>14}  {title}  [{', '.join(row['tags'])}]  {origin}")
+        line = f"{row['name']:<30} {length:>14}  {title}  [{', '.join(row['tags'])}]  {origin}"
+        click.echo(line.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 @main.command()

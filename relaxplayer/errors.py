@@ -19,8 +19,9 @@ class SessionError(RelaxError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
         self.problems = list(problems)
+        self.total = len(self.problems) if total is None else total  # shown or not
         super().__init__("\n".join(self.problems))
 
 

@@ -41,16 +41,42 @@ def builtin_dir() -> Path:
 
 def user_dir() -> Path:
     """Where ``new`` writes: ``$RELAXPLAYER_CONFIG/sessions`` or the platform's user config folder."""
-    base = os.environ.get("RELAXPLAYER_CONFIG") or platformdirs.user_config_dir("relaxplayer")
-    return Path(base) / "sessions"
+    configured = os.environ.get("RELAXPLAYER_CONFIG")
+    if not configured:
+        return Path(platformdirs.user_config_dir("relaxplayer")) / "sessions"
+    return _env_folder("RELAXPLAYER_CONFIG", configured) / "sessions"
 
 
 def user_dirs() -> list[Path]:
     """The user folder, then every folder in ``RELAXPLAYER_PATH`` (os.pathsep-separated), in order."""
     extra = [
-        Path(p).expanduser() for p in os.environ.get("RELAXPLAYER_PATH", "").split(os.pathsep) if p
+        _env_folder("RELAXPLAYER_PATH", p)
+        for p in os.environ.get("RELAXPLAYER_PATH", "").split(os.pathsep)
+        if p
     ]
     return [user_dir(), *extra]
+
+
+def _env_folder(variable: str, value: str) -> Path:
+    """A folder named in an environment variable, ``~`` expanded; a ``ConfigError`` for
+    ``~nosuchuser`` (never a literal ``~x/`` folder in the working directory)."""
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:
+        raise ConfigError(
+            f"{variable}={_printable(value)!r}: cannot find the home folder of "
+            f"'{_printable(value.split(os.sep)[0])}'; write the folder out in full"
+        ) from None
+    if str(path).startswith("~"):
+        raise ConfigError(
+            f"{variable}={_printable(value)!r}: cannot expand '~' here; write the folder out in full"
+        )
+    return path
+
+
+def _printable(text: str) -> str:
+    """``text`` safe to print: undecodable bytes of a file name shown as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _scan(folder: Path) -> dict[str, Path]:
@@ -170,10 +196,26 @@ def new_session(name: str, folder: Path | None = None, force: bool = False) -> P
         )
     folder = folder or user_dir()
     path = folder / f"{name}.yaml"
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; move it away or choose another name")
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; use --force to replace it")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(
+            f"cannot make the sessions folder {folder}: a file is in the way "
+            "(is RELAXPLAYER_CONFIG a file? it names a folder)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot make the sessions folder {folder}: {exc.strerror}") from None
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(starter_text(name), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(starter_text(name), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        where = folder if isinstance(exc, PermissionError) else path
+        raise ConfigError(f"cannot write {where}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the replace; left behind only by a failure
     return path

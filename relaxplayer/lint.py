@@ -9,12 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from relaxplayer import units
 from relaxplayer.model import Session
 from relaxplayer.timeline import Timeline
 
 Check = Callable[[Session, Timeline], list[str]]
 
-CHECKS: list[Check] = []
+
+def fade_longer_than_session(session: Session, timeline: Timeline) -> list[str]:
+    """``end.fade_out`` longer than the whole session (steps and linger, in seconds): the
+    master fade then starts before the first sound, so nothing is ever heard at full level."""
+    fade = session.end.fade_out
+    length = timeline.seconds
+    if fade <= length or session.end.fade_out_mark is None:
+        return []  # the default fade on a short session is the player's choice, not the author's
+    mark = "~" if any(c.sound.kind == "speech" for c in timeline.cues) else ""
+    at = session.end.fade_out_mark
+    return [
+        f"line {at.line}: end.fade_out is {fade:g} s, longer than the whole session ({mark}"
+        f"{units.format_over(length, fade)}); the session never plays at full volume: "
+        "make the fade shorter"
+    ]
+
+
+CHECKS: list[Check] = [fade_longer_than_session]
 
 
 def session_warnings(session: Session, timeline: Timeline) -> list[str]:

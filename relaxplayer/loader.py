@@ -8,14 +8,21 @@ session that fails at bedtime should have failed in ``validate`` instead.
 from __future__ import annotations
 
 import difflib
+import gc
 import math
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+try:  # libyaml's parser: about twenty times faster than PyYAML's pure-Python one
+    from yaml.cyaml import CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    CParser = None
 
 from relaxplayer import units
 from relaxplayer.errors import RelaxError, SessionError
@@ -48,10 +55,15 @@ MAX_REPEAT = 1000
 MAX_DEPTH = 8
 SHOWN_COLUMNS = 120
 MAX_CYCLES = 10000
+MAX_TEXT = 20_000  # characters of one text value: minutes of speech, far beyond any line
+MAX_ERRORS = 50  # problems shown; the rest are counted
+MAX_VALUE = 60  # characters of a value quoted in a message
+MAX_MESSAGE = 400  # characters of a message (beside the source line, which is windowed)
 MAX_NESTING = 64  # YAML levels: far above any real script, far below Python's recursion limit
 MAX_CUES = 100_000  # steps, breathing phases and bells once repeats and cycles are expanded
 MAX_SESSION_SECONDS = 24 * 3600.0
 MIN_EVERY = 1.0
+MIN_RATE, MAX_RATE = 1000, 384_000  # Hz a clip's header may claim
 MIN_PHASE = 0.5
 MAX_PHASE = 120.0
 PLAIN_TAGS = frozenset(
@@ -84,34 +96,118 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".mp4
 Probe = Callable[[Path], object]
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe loader that refuses anchors/aliases (they buy nothing in a script and
-    are the vector of "billion laughs" expansion bombs) and deep nesting (the
-    composer recurses, so ``[[[[...`` would otherwise end in a RecursionError)."""
+def _event_source(text: str, pure: bool = False) -> object:
+    """A YAML event parser over ``text``: libyaml's (fast, C) when present, else PyYAML's own.
 
-    nesting = 0
+    Both give the same events with the same 0-based line and column marks; only
+    the composing of nodes is done here, so the two paths cannot drift apart.
+    """
+    if not pure and CParser is not None:
+        return CParser(text)
+    return _PureParser(text)
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        event = self.peek_event()
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.MarkedYAMLError(
-                None,
-                None,
-                "aliases (*name) are not supported in session scripts; write the value out in full",
-                event.start_mark,
-            )
-        if self.nesting >= MAX_NESTING:
-            raise yaml.MarkedYAMLError(
+
+class _PureParser(yaml.SafeLoader):
+    """PyYAML's own parser, stopping at the flow bracket that nests too deeply.
+
+    Its scanner re-checks every open flow level for each token, so ``[[[[...``
+    thousands deep takes seconds before the composer ever sees the depth; this
+    stops at the same bracket the composer would refuse (block levels counted
+    from the scanner's indentation stack).
+    """
+
+    def fetch_flow_collection_start(self, TokenClass):  # type: ignore[no-untyped-def]
+        if self.flow_level + len(self.indents) >= MAX_NESTING:
+            raise _RefusedYAML(
                 None,
                 None,
                 f"nested too deeply (more than {MAX_NESTING} levels of lists and mappings)",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+
+def _compose_events(parser: object) -> yaml.Node | None:
+    """The single document's node tree, composed without recursion.
+
+    Refuses anchors and aliases (they buy nothing in a script and are the vector
+    of "billion laughs" expansion bombs) and nesting deeper than ``MAX_NESTING``
+    (a flow ``[[[[...`` would otherwise exhaust the stack of a recursive composer).
+    """
+    get = parser.get_event  # type: ignore[attr-defined]
+    get()  # stream start
+    if type(get()) is yaml.StreamEndEvent:
+        return None
+    root: yaml.Node | None = None
+    stack: list[yaml.CollectionNode] = []
+    keys: list[yaml.Node | None] = []
+    resolved: dict[tuple[str, object], str] = {}
+    scalar_event, end_events = yaml.ScalarEvent, (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+    starts = {yaml.SequenceStartEvent: yaml.SequenceNode, yaml.MappingStartEvent: yaml.MappingNode}
+    while True:
+        event = get()
+        cls = type(event)
+        if cls is yaml.DocumentEndEvent:
+            break
+        if cls is yaml.AliasEvent or (cls not in end_events and event.anchor is not None):
+            raise _RefusedYAML(
+                None,
+                None,
+                "anchors and aliases (&name, *name) are not supported in session scripts; "
+                "write the value out in full",
                 event.start_mark,
             )
-        self.nesting += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.nesting -= 1
+        node: yaml.Node
+        if cls is scalar_event:
+            tag = written = event.tag
+            if tag is None or tag == "!":
+                memo = (event.value, event.implicit)
+                tag = resolved.get(memo)
+                if tag is None:
+                    tag = resolved[memo] = _RESOLVE(yaml.ScalarNode, event.value, event.implicit)
+            # libyaml gives '' for a plain scalar's style, PyYAML None
+            node = yaml.ScalarNode(
+                tag, event.value, event.start_mark, event.end_mark, style=event.style or None
+            )
+            if written is not None:
+                node.written_tag = True  # type: ignore[attr-defined]
+        elif cls in end_events:
+            node = stack.pop()
+            node.end_mark = event.end_mark
+            keys.pop()
+        else:
+            if len(stack) >= MAX_NESTING:
+                raise _RefusedYAML(
+                    None,
+                    None,
+                    f"nested too deeply (more than {MAX_NESTING} levels of lists and mappings)",
+                    event.start_mark,
+                )
+            kind = starts[cls]
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = _RESOLVE(kind, None, event.implicit)
+            stack.append(kind(tag, [], event.start_mark, None, flow_style=event.flow_style))
+            keys.append(None)
+            continue
+        if not stack:
+            root = node
+        elif type(stack[-1]) is yaml.SequenceNode:
+            stack[-1].value.append(node)
+        elif keys[-1] is None:
+            keys[-1] = node
+        else:
+            stack[-1].value.append((keys[-1], node))
+            keys[-1] = None
+    event = get()
+    if type(event) is not yaml.StreamEndEvent:
+        raise _RefusedYAML(
+            None,
+            None,
+            "a session is one YAML document; remove the second '---' and what follows it",
+            event.start_mark,
+        )
+    return root
 
 
 @dataclass
@@ -121,25 +217,52 @@ class _Ctx:
     file: str
     lines: list[str]
     base: Path
-    found: list[tuple[tuple[int, int], str]] = field(default_factory=list)
+    found: list[tuple[tuple[int, int], Callable[[], str]]] = field(default_factory=list)
     files: list[tuple[Path, yaml.Node, str]] = field(default_factory=list)
     rejected: set[int] = field(default_factory=set)
+    top: list[tuple[Step, yaml.Node, str]] = field(default_factory=list)  # top-level steps
 
     def error(
-        self, node: yaml.Node | yaml.Mark | None, where: str, message: str, width: int = 1
+        self,
+        node: yaml.Node | yaml.Mark | None,
+        where: str,
+        message: str | Callable[[], str],
+        width: int = 1,
     ) -> None:
+        """Record a problem; a callable ``message`` is only worked out if it is shown
+        (150,000 unknown keys must not cost 150,000 spelling suggestions)."""
         if id(node) in self.rejected:
             return  # its value was already reported as unreadable; one message per value
         mark = getattr(node, "start_mark", node)
         order = (mark.line, mark.column) if mark is not None else (-1, -1)
-        self.found.append(
-            (order, format_problem(self.file, self.lines, node, where, message, width))
-        )
+
+        def text() -> str:
+            said = message() if callable(message) else message
+            return format_problem(self.file, self.lines, node, where, said, width)
+
+        self.found.append((order, text))
+
+    def note(self, text: str) -> None:
+        """A problem with no position (already formatted)."""
+        self.found.append(((-1, -1), lambda: text))
 
     @property
     def problems(self) -> list[str]:
-        """Every problem, in the order they appear in the file."""
-        return [text for _, text in sorted(self.found, key=lambda item: item[0])]
+        """The first ``MAX_ERRORS`` problems in the order they appear in the file, then a
+        line saying how many more there are (76,000 bad steps must not print 10 MB)."""
+        ordered = sorted(self.found, key=lambda item: item[0])
+        shown = [text() for _, text in ordered[:MAX_ERRORS]]
+        if len(ordered) > MAX_ERRORS:
+            more = len(ordered) - MAX_ERRORS
+            shown.append(
+                f"{self.file}: ... and {more:,} more error{'s' if more != 1 else ''} "
+                "(fix these first, then validate again)"
+            )
+        return shown
+
+    def fail(self) -> SessionError:
+        """The ``SessionError`` for everything found, counting the problems not shown."""
+        return SessionError(self.problems, total=len(self.found))
 
     def reject(self, node: yaml.Node, where: str, message: str) -> None:
         """Report a value that cannot be read, and silence later complaints about it."""
@@ -161,6 +284,7 @@ def format_problem(
     """``file:line:col: error: where: message`` plus the source line and a caret."""
     mark = getattr(node, "start_mark", node)
     prefix = f"{where}: " if where else ""
+    message = shorten(message, MAX_MESSAGE)
     if mark is None:
         return f"{file}: error: {prefix}{message}"
     line, col = mark.line, mark.column
@@ -173,6 +297,16 @@ def format_problem(
         src, col, width = _window(src, col, width)
         return f"{head}\n    {src}\n    {' ' * col}^{'~' * (width - 1)}"
     return head
+
+
+def shorten(text: str, size: int = MAX_VALUE) -> str:
+    """``text`` cut in the middle to at most about ``size`` characters, saying how much was left
+    out, so that one enormous value gives one readable line."""
+    if len(text) <= size:
+        return text
+    keep = max(8, size - 30)
+    head, tail = text[: keep * 2 // 3], text[len(text) - keep // 3 :]
+    return f"{head}...({len(text) - len(head) - len(tail):,} characters)...{tail}"
 
 
 def _window(src: str, col: int, width: int, size: int = SHOWN_COLUMNS) -> tuple[str, int, int]:
@@ -202,48 +336,196 @@ def load_session(path: str | Path, probe: Probe | None = None) -> Session:
 
 def parse_session(text: str, file: str, base: Path, probe: Probe | None = None) -> Session:
     """Validate script ``text`` (named ``file`` in messages; paths relative to ``base``)."""
+    collecting = gc.isenabled()
+    gc.disable()  # a 1 MB script is ~300,000 new objects: collections would be most of the time
+    try:
+        return _parse_session(text, file, base, probe)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse_session(text: str, file: str, base: Path, probe: Probe | None) -> Session:
     ctx = _Ctx(file=file, lines=text.splitlines(), base=base)
     root = _compose(ctx, text)
     if root is None:
         raise SessionError([f"{file}: error: the file is empty; a session needs a title and steps"])
     _check_tags(ctx, root)
     session = _session(ctx, root)
-    if probe is not None:
-        _probe_files(ctx, probe)  # even when other things are wrong: report everything at once
-    if ctx.problems or session is None:
-        raise SessionError(ctx.problems)
+    clips = _probe_files(ctx, probe) if probe is not None else {}  # even when other things
+    total = (0, 0.0)  # are wrong: report everything at once
+    for step, node, where in ctx.top:
+        total = _check_size(ctx, total, step, node, where, clips)
+    if ctx.found or session is None:
+        raise ctx.fail()
     return session
 
 
-def _compose(ctx: _Ctx, text: str) -> yaml.Node | None:
+def _compose(ctx: _Ctx, text: str, pure: bool = False) -> yaml.Node | None:
     """The YAML node tree, or a ``SessionError`` pointing at the broken spot."""
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:  # checked here, by character, for both parsers alike
+        _reader_error(ctx, text, bad.start(), ord(bad.group()))
+        raise ctx.fail()
     try:
-        loader = _NoAliasLoader(text)  # the reader checks every character here
         try:
-            return loader.get_single_node()
-        finally:
-            loader.dispose()
+            return _parse(text, pure)
+        except _RefusedYAML:
+            raise
+        except yaml.YAMLError:
+            if pure or CParser is None:
+                raise
+            # libyaml's words and places for syntax errors differ from PyYAML's (and it
+            # stops early on deep flow nesting); PyYAML's own parser, run up to the error
+            # only, gives one message whichever parser is installed
+            return _parse(text, pure=True)
     except yaml.MarkedYAMLError as exc:
-        # Where a construct began (an unclosed quote) helps more than where it broke.
-        mark = exc.context_mark or exc.problem_mark
-        what = ", ".join(p for p in (exc.context, exc.problem) if p)
+        mark, what = _syntax_problem(ctx, exc)
         ctx.error(mark, "", f"invalid YAML: {what}")
-    except yaml.reader.ReaderError as exc:
-        _reader_error(ctx, text, exc)
     except yaml.YAMLError as exc:
-        ctx.found.append(((-1, -1), f"{ctx.file}: error: invalid YAML: {exc}"))
-    raise SessionError(ctx.problems)
+        ctx.note(f"{ctx.file}: error: invalid YAML: {shorten(str(exc), MAX_MESSAGE)}")
+    raise ctx.fail()
 
 
-def _reader_error(ctx: _Ctx, text: str, exc: yaml.reader.ReaderError) -> None:
+def _parse(text: str, pure: bool) -> yaml.Node | None:
+    parser = _event_source(text, pure)
+    try:
+        return _compose_events(parser)
+    finally:
+        parser.dispose()  # type: ignore[attr-defined]
+
+
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that a session script may not use (anchors, deep nesting)."""
+
+
+def _syntax_problem(ctx: _Ctx, exc: yaml.MarkedYAMLError) -> tuple[yaml.Mark | None, str]:
+    """Where a YAML syntax error is, and what it is, in words a script's author uses.
+
+    Most syntax errors in a hand-written script are a line indented too far or
+    not far enough; PyYAML reports those as "expected <block end>" at the
+    enclosing block (often 1:1), libyaml as "did not find expected key". The
+    line the parser stopped at is compared with the line before it. Otherwise,
+    where a construct began (an unclosed quote) helps more than where it broke.
+    """
+    problem = exc.problem_mark
+    if problem is not None and exc.context not in _QUOTED_CONTEXTS:
+        found = _misindented(ctx.lines, problem.line, str(exc.problem), problem.column)
+        if found is not None:
+            return found
+    if exc.context in _QUOTED_CONTEXTS and exc.context_mark is not None:
+        mark = exc.context_mark
+    else:
+        mark = problem or exc.context_mark
+    if "'\\t'" in str(exc.problem) and problem is not None:
+        return problem, "a tab in the indentation; YAML indents with spaces only: use spaces"
+    what = ", ".join(_PLAIN_WORDS.get(p, p) for p in (exc.context, exc.problem) if p)
+    return mark, what
+
+
+_QUOTED_CONTEXTS = (
+    "while scanning a quoted scalar",
+    "while parsing a quoted scalar",
+    "while parsing a flow sequence",
+    "while parsing a flow mapping",
+)
+_STRUCTURE_PROBLEMS = (
+    "expected <block end>",
+    "did not find expected",
+    "mapping values are not allowed",
+)
+# libyaml's and PyYAML's words for the same problems, so both parsers give one message
+_PLAIN_WORDS = {
+    "while parsing a quoted scalar": "while scanning a quoted scalar",
+    "mapping values are not allowed in this context": "mapping values are not allowed here",
+}
+
+
+def _misindented(
+    lines: list[str], at: int, problem: str, column: int = 0
+) -> tuple[yaml.Mark, str] | None:
+    """Line ``at`` (0-based) and a plain message, if it is indented unlike the line before it
+    (or is another common slip: a list item among keys, an unquoted ': ' in a value, whose
+    ``column`` is where the parser stopped).
+
+    A key line is compared with where the previous line's keys start (after
+    its ``- ``), a list item with where the previous line starts.
+    """
+    if not problem.startswith(_STRUCTURE_PROBLEMS) or not 0 <= at < len(lines):
+        return None
+    line, indent, _ = _shape(lines[at])
+    if not line:
+        return None
+    before = next(
+        (n for n in range(at - 1, -1, -1) if _shape(lines[n])[0] and not _block_text(lines, n)),
+        None,
+    )
+    if before is None:
+        return None
+    p_line, p_indent, p_key = _shape(lines[before])
+    item = line.startswith("- ") or line == "-"
+    ref = p_indent if item else p_key
+    opens = _strip_comment(p_line).endswith(":")
+    here = yaml.Mark("", 0, at, indent, None, None)
+    if problem.startswith("mapping values") and (indent == ref or (indent > ref and opens)):
+        colon = yaml.Mark("", 0, at, column, None, None)
+        return colon, "a ':' followed by a space inside a value; put the whole value in quotes"
+    if indent == ref or (indent > ref and opens):
+        if item and not p_line.startswith("-"):
+            return here, (
+                "this line starts a list item ('- ') among keys; indent it under the key it "
+                "belongs to (such as 'steps:'), or remove the '- '"
+            )
+        if not item and p_line.startswith("-") and problem.startswith("did not find expected '-'"):
+            return here, (
+                "this line is a key among list items; start it with '- ' for a new item, or "
+                "indent it to line up with the keys of the item above"
+            )
+        return None
+    like = f"indent it by {ref} spaces" if ref else "do not indent it"
+    if indent > ref:
+        how = f"{like} like that line, or end that line with ':' to start a block under it"
+        what = "more"
+    else:
+        how = f"{like} to continue that block, or line it up with the block it belongs to"
+        what = "less"
+    message = f"this line is indented {what} than the one before it (line {before + 1}); {how}"
+    return yaml.Mark("", 0, at, indent, None, None), message
+
+
+def _shape(raw: str) -> tuple[str, int, int]:
+    """(text without indentation, its indentation, the column its keys start at after '- ')."""
+    body = raw.lstrip(" ")
+    if not body or body.startswith("#"):
+        return "", 0, 0
+    indent = len(raw) - len(body)
+    key, rest = indent, body
+    while rest.startswith("- ") or rest == "-":
+        stripped = rest[1:].lstrip(" ")
+        key += len(rest) - len(stripped)
+        rest = stripped
+    return body.rstrip(), indent, key
+
+
+def _strip_comment(text: str) -> str:
+    """A line without a trailing comment (a '#' after a space: a fair guess outside quotes)."""
+    cut = text.find(" #")
+    return (text[:cut] if cut >= 0 else text).rstrip()
+
+
+def _block_text(lines: list[str], n: int) -> bool:
+    """Whether line ``n`` is too unlike a key or item to compare with (a continued text)."""
+    body = lines[n].strip()
+    return not (body.startswith("-") or ":" in body)
+
+
+def _reader_error(ctx: _Ctx, text: str, pos: int, char: int) -> None:
     """A character YAML refuses (NUL, other controls): reported by line and column, not offset."""
-    pos = exc.position
-    line = text.count("\n", 0, pos)
-    col = pos - (text.rfind("\n", 0, pos) + 1)
-    char = int(exc.character)  # PyYAML passes the code point
-    ctx.lines = text.replace(
-        chr(char), "\ufffd"
-    ).splitlines()  # keep control bytes off the terminal
+    before = text[:pos].splitlines(keepends=True)  # CR, LF and CRLF all end a line
+    line = len(before) - 1 if before and not before[-1].endswith(("\n", "\r")) else len(before)
+    col = len(before[-1]) if before and line == len(before) - 1 else 0
+    # keep control bytes off the terminal
+    ctx.lines = text.replace(chr(char), "\ufffd").splitlines()
     mark = yaml.Mark(ctx.file, pos, line, col, None, None)
     ctx.error(
         mark,
@@ -253,36 +535,87 @@ def _reader_error(ctx: _Ctx, text: str, exc: yaml.reader.ReaderError) -> None:
 
 
 def _check_tags(ctx: _Ctx, root: yaml.Node) -> None:
-    """Refuse explicit tags beyond the plain types (``!!python/...``, ``!!timestamp``, ``!foo``).
+    """Refuse explicit tags beyond the plain types (``!!python/...``, ``!!timestamp``, ``!foo``),
+    tags that do not fit their node, and characters no later stage can take.
 
-    They are never needed in a script, and constructing them is where YAML
-    loaders run code or raise on odd values.
+    Such tags are never needed in a script, and constructing them is where YAML
+    loaders run code or raise on odd values. Names like ``steps[2].say`` are only
+    built for a node that is reported: this walk sees every node of the file.
     """
-    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
     while stack:
-        node, where = stack.pop()
-        if isinstance(node, yaml.MappingNode):
+        node, path = stack.pop()
+        if type(node) is yaml.MappingNode:
             for key, value in node.value:
-                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
-                path = f"{where}.{name}" if where else str(name)
-                stack += [(key, path), (value, path)]
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
-        if node.tag not in PLAIN_TAGS and _explicit(node):
+                name = key.value if type(key) is yaml.ScalarNode else "?"
+                stack += [(key, (path, name)), (value, (path, name))]
+        elif type(node) is yaml.SequenceNode:
+            stack.extend((item, (path, i)) for i, item in enumerate(node.value))
+        elif (bad := _UNSPEAKABLE.search(node.value)) is not None:
+            ctx.reject(node, _where(path), _bad_character(bad.group()))
+            continue
+        tag = node.tag
+        if tag in _PLAIN_SCALAR_TAGS and type(node) is yaml.ScalarNode:
+            if not _explicit(node):
+                continue
+        elif type(node) is not yaml.ScalarNode and tag == _COLLECTION_TAGS[type(node)]:
+            continue
+        if isinstance(node, yaml.CollectionNode) and tag != _COLLECTION_TAGS[type(node)]:
             ctx.reject(
                 node,
-                where,
-                f"the tag {_short_tag(node.tag)} is not supported; remove it "
+                _where(path),
+                f"the tag {_short_tag(tag)} does not fit {_kind(node)}; remove it",
+            )
+        elif isinstance(node, yaml.ScalarNode) and tag in _COLLECTION_TAGS.values():
+            ctx.reject(
+                node,
+                _where(path),
+                f"the tag {_short_tag(tag)} does not fit a single value; remove it",
+            )
+        elif tag not in PLAIN_TAGS and _explicit(node):
+            ctx.reject(
+                node,
+                _where(path),
+                f"the tag {_short_tag(tag)} is not supported; remove it "
                 "(only !!str, !!int, !!float, !!bool and !!null are understood)",
             )
 
 
+def _where(path: tuple) -> str:
+    """``steps[2].say`` from the walk's nested ``(parent, name or index)`` pairs."""
+    parts: list[str] = []
+    while path:
+        path, name = path
+        parts.append(f"[{name}]" if isinstance(name, int) else f".{shorten(str(name), 40)}")
+    return "".join(reversed(parts)).lstrip(".")
+
+
+_COLLECTION_TAGS = {
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+def _bad_character(char: str) -> str:
+    """Why a scalar holding ``char`` cannot be used, and how to fix it."""
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return (
+            f"contains the escape \\u{code:04x}, half of a surrogate pair, which is not a "
+            "character; remove it or write the character itself"
+        )
+    return (
+        f"contains the control character U+{code:04X} (from an escape such as \\0 or \\x01), "
+        "which no voice or file name can take; remove it"
+    )
+
+
 def _explicit(node: yaml.Node) -> bool:
-    """Whether the tag was written in the file rather than inferred from the value."""
+    """Whether the tag was written in the file rather than inferred from the value
+    (the composer marks scalars whose tag was written)."""
     if not isinstance(node, yaml.ScalarNode):
         return True  # collections without a tag are always plain seq/map
-    plain = node.style is None
-    return node.tag != _CONSTRUCTOR.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+    return getattr(node, "written_tag", False)
 
 
 def _short_tag(tag: str) -> str:
@@ -316,6 +649,13 @@ def _check_regular(path: Path) -> None:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise SessionError([f"{path}: error: no such file"]) from None
+    except UnicodeEncodeError:  # a lone surrogate: no file can have that name
+        raise SessionError(
+            [
+                f"{str(path)!r}: error: the file name holds a character that is not valid text "
+                "(a lone surrogate); rename the file"
+            ]
+        ) from None
     except ValueError:
         raise SessionError(
             [f"{str(path)!r}: error: a file name cannot contain a NUL character"]
@@ -367,13 +707,23 @@ def _mapping(
         if key in out:
             ctx.error(key_node, where, f"key '{key}' appears twice; keep one")
         elif key not in allowed:
-            ctx.error(key_node, where, f"unknown key '{key}'{_suggest(key, allowed)}", len(key))
+            ctx.error(
+                key_node,
+                where,
+                lambda key=key: f"unknown key {_quoted(key)}{_suggest(key, allowed)}",  # type: ignore[misc]
+                len(key),
+            )
         out[key] = (key_node, value_node)
     return out
 
 
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    longest = max((len(c) for c in choices), default=0)
+    close = (
+        difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+        if len(word) <= 2 * longest + 4  # a very long word is like none of them (and slow)
+        else []
+    )
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; expected one of: {', '.join(choices)}"
@@ -386,10 +736,27 @@ def _kind(node: yaml.Node) -> str:
         return "a list"
     if node.tag.endswith(":null"):
         return "nothing"
-    return f"{node.value!r}"
+    return _shown(node.value)
+
+
+def _quoted(word: str) -> str:
+    """A word the user wrote, in single quotes, shortened."""
+    return f"'{shorten(word, MAX_VALUE)}'"
+
+
+def _shown(value: object) -> str:
+    """A value as quoted in a message: its repr, shortened."""
+    return shorten(repr(value), MAX_VALUE)
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+_RESOLVE = _CONSTRUCTOR.resolve
+_STR = "tag:yaml.org,2002:str"
+_PLAIN_SCALAR_TAGS = PLAIN_TAGS - {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
+# what no text field can hold: control characters (only tab and line breaks are text)
+# and lone surrogates, which only an escape ("\ud800") can put in a YAML string
+_UNSPEAKABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]")
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 _TYPE_NAMES = {"!!int": "a whole number", "!!float": "a number", "!!bool": "true or false"}
 
 
@@ -406,24 +773,42 @@ def _construct(ctx: _Ctx, node: yaml.ScalarNode, where: str) -> object:
         return str(node.value)
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
-    except (ValueError, KeyError, AttributeError, TypeError, yaml.YAMLError):
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError, yaml.YAMLError):
         tag = _short_tag(node.tag)
         ctx.reject(
             node,
             where,
-            f"{node.value!r} is not a valid {tag} value ({_TYPE_NAMES.get(tag, tag)}); "
+            f"{_shown(node.value)} is not a valid {tag} value ({_TYPE_NAMES.get(tag, tag)}); "
             "fix it or remove the tag",
         )
         return str(node.value)
 
 
 def _text(ctx: _Ctx, node: yaml.Node, where: str, allow_empty: bool = False) -> str | None:
+    if id(node) in ctx.rejected:
+        return None
     if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
         ctx.error(node, where, f"expected text, got {_kind(node)}")
+        return None
+    if node.tag != _STR and _explicit(node):
+        ctx.error(
+            node,
+            where,
+            f"expected text, but it is tagged {_short_tag(node.tag)}; remove the tag "
+            "(or write !!str)",
+        )
         return None
     value = str(node.value).strip()
     if not value and not allow_empty:
         ctx.error(node, where, "text is empty")
+        return None
+    if len(value) > MAX_TEXT:
+        ctx.error(
+            node,
+            where,
+            f"the text is {len(value):,} characters long; the limit is {MAX_TEXT:,} "
+            "(about 3,000 words): split it into several steps",
+        )
         return None
     return value
 
@@ -446,7 +831,8 @@ def _duration(
         ctx.error(
             node,
             where,
-            f"{units.format_time(seconds)} is too long; the limit is {units.format_time(limit)}",
+            f"{units.format_over(seconds, limit)} is too long; "
+            f"the limit is {units.format_time(limit)}",
         )
         return None
     return seconds
@@ -521,11 +907,11 @@ def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str, audio: bool = True
     try:
         path = (ctx.base / Path(value).expanduser()).resolve()
         exists, is_file = path.exists(), path.is_file()
-    except RuntimeError:  # ~name of a user that does not exist
-        ctx.error(node, where, f"cannot find the home folder in {value!r}; write the path out")
+    except RuntimeError as exc:  # ~name of a user that does not exist, or a symlink loop
+        ctx.error(node, where, _runtime_path_problem(value, exc))
         return None
-    except ValueError:
-        ctx.error(node, where, "a path cannot contain a NUL character (\\0)")
+    except ValueError:  # NUL and surrogates are refused before; a last guard
+        ctx.error(node, where, "this path cannot be a file name here; write it out plainly")
         return None
     except OSError as exc:
         ctx.error(node, where, f"cannot use this path: {exc.strerror}")
@@ -541,6 +927,16 @@ def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str, audio: bool = True
     return path
 
 
+def _runtime_path_problem(value: str, exc: RuntimeError) -> str:
+    """pathlib raises RuntimeError both for ``~nosuchuser`` and for a symlink loop."""
+    if "loop" in str(exc).lower():
+        return (
+            f"the path {_shown(value)} runs into a loop of symbolic links; "
+            "point it at the file itself"
+        )
+    return f"cannot find the home folder in {_shown(value)}; write the path out"
+
+
 def _is_file(path: Path) -> bool:
     """``Path.is_file`` that says no, rather than raising, for a name too long to exist."""
     try:
@@ -549,12 +945,42 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _probe_files(ctx: _Ctx, probe: Probe) -> None:
+def _probe_files(ctx: _Ctx, probe: Probe) -> dict[Path, float]:
+    """Decode-check every referenced audio file; their lengths in seconds, by path.
+
+    A header can claim anything: a 40 KB WAV that says 1 Hz would be a
+    16-minute clip, so rates outside ``MIN_RATE``..``MAX_RATE`` and clips longer
+    than a step may be are refused here, at the value that names the file.
+    """
+    lengths: dict[Path, float] = {}
     for path, node, where in ctx.files:
         try:
-            probe(path)
+            info = probe(path)
         except RelaxError as exc:
             ctx.error(node, where, str(exc))
+            continue
+        rate, frames = getattr(info, "rate", None), getattr(info, "frames", None)
+        if not isinstance(rate, int) or not isinstance(frames, int):
+            continue  # a probe that only checks
+        if not MIN_RATE <= rate <= MAX_RATE:
+            ctx.error(
+                node,
+                where,
+                f"the file says its sample rate is {rate:,} Hz; real recordings are "
+                f"{MIN_RATE:,} to {MAX_RATE:,} Hz, so its header is damaged: export it again",
+            )
+            continue
+        seconds = frames / rate
+        if seconds > MAX_STEP_SECONDS:
+            ctx.error(
+                node,
+                where,
+                f"the clip lasts {units.format_time(seconds)}; a clip may last at most "
+                f"{units.format_time(MAX_STEP_SECONDS)}",
+            )
+            continue
+        lengths[path] = seconds
+    return lengths
 
 
 # --- the session ----------------------------------------------------------------------
@@ -580,7 +1006,8 @@ def _session(ctx: _Ctx, root: yaml.Node) -> Session | None:
     if (node := _get(keys, "language")) and (lang := _text(ctx, node, "language")):
         extra["language"] = lang
     if node := _get(keys, "voice"):
-        extra["voice"] = _voice(ctx, node, str(extra.get("language", "en")))
+        mark = ctx.mark(keys["voice"][0])
+        extra["voice"] = _voice(ctx, node, str(extra.get("language", "en")), mark)
     if (node := _get(keys, "narration")) and (gap := _narration(ctx, node)) is not None:
         extra["narration_gap"] = gap
     if node := _get(keys, "background"):
@@ -588,8 +1015,8 @@ def _session(ctx: _Ctx, root: yaml.Node) -> Session | None:
     if node := _get(keys, "end"):
         extra["end"] = _end(ctx, node)
     if "voice" not in extra and "language" in extra:
-        extra["voice"] = Voice(language=str(extra["language"]))
-    if ctx.problems or title is None:
+        extra["voice"] = Voice(language=str(extra["language"]), mark=ctx.mark(keys["language"][0]))
+    if ctx.found or title is None:
         return None
     return Session(title=title, steps=steps, source=Path(ctx.file), **extra)  # type: ignore[arg-type]
 
@@ -607,7 +1034,7 @@ def _tags(ctx: _Ctx, node: yaml.Node) -> tuple[str, ...]:
     return tuple(t for t in tags if t)
 
 
-def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
+def _voice(ctx: _Ctx, node: yaml.Node, language: str, mark: Mark) -> Voice:
     keys = _mapping(ctx, node, "voice", ("engine", "model", "speed", "language")) or {}
     engine, model, speed = "auto", None, 1.0
     if "engine" in keys:
@@ -641,7 +1068,7 @@ def _voice(ctx: _Ctx, node: yaml.Node, language: str) -> Voice:
         speed = _number(ctx, keys["speed"][1], "voice.speed", 0.5, 2.0) or 1.0
     if "language" in keys:
         language = _text(ctx, keys["language"][1], "voice.language") or language
-    return Voice(engine=engine, model=model, speed=speed, language=language)
+    return Voice(engine=engine, model=model, speed=speed, language=language, mark=mark)
 
 
 def _narration(ctx: _Ctx, node: yaml.Node) -> float | None:
@@ -689,7 +1116,8 @@ def _end(ctx: _Ctx, node: yaml.Node) -> End:
         )
     if "linger" in keys:
         linger = _duration(ctx, keys["linger"][1], "end.linger", positive=False) or 0.0
-    return End(fade_out=fade_out, linger=linger)
+    given = ctx.mark(keys["fade_out"][1]) if "fade_out" in keys else None
+    return End(fade_out=fade_out, linger=linger, fade_out_mark=given)
 
 
 def _steps(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> tuple[Step, ...]:
@@ -700,18 +1128,22 @@ def _steps(ctx: _Ctx, node: yaml.Node, where: str, depth: int) -> tuple[Step, ..
         ctx.error(node, where, "the list of steps is empty; add at least one step")
         return ()
     steps = []
-    total = (0, 0.0)
     for i, item in enumerate(node.value):
         step = _step(ctx, item, f"{where}[{i}]", depth)
         if step is not None:
             steps.append(step)
             if depth == 0:
-                total = _check_size(ctx, total, step, item, f"{where}[{i}]")
+                ctx.top.append((step, item, f"{where}[{i}]"))
     return tuple(steps)
 
 
 def _check_size(
-    ctx: _Ctx, before: tuple[int, float], step: Step, node: yaml.Node, where: str
+    ctx: _Ctx,
+    before: tuple[int, float],
+    step: Step,
+    node: yaml.Node,
+    where: str,
+    clips: dict[Path, float],
 ) -> tuple[int, float]:
     """Report the step where the expanded session outgrows ``MAX_CUES`` or ``MAX_SESSION_SECONDS``.
 
@@ -720,7 +1152,7 @@ def _check_size(
     exhaust memory or time in ``show``. Counted from the model, without
     building the timeline; returns the running total including ``step``.
     """
-    count, seconds = _expanded((step,))
+    count, seconds = _expanded((step,), clips)
     after = (before[0] + count, before[1] + seconds)
     if after[0] > MAX_CUES >= before[0]:
         ctx.error(
@@ -733,22 +1165,25 @@ def _check_size(
         ctx.error(
             node,
             where,
-            f"the session lasts {units.format_time(after[1])} by the end of this step (with repeats "
+            f"the session lasts {units.format_over(after[1], MAX_SESSION_SECONDS)} by the end of this step (with repeats "
             f"expanded); the limit is {units.format_time(MAX_SESSION_SECONDS)}",
         )
     return after
 
 
-def _expanded(steps: list[Step] | tuple[Step, ...]) -> tuple[int, float]:
+def _expanded(
+    steps: list[Step] | tuple[Step, ...], clips: dict[Path, float] | None = None
+) -> tuple[int, float]:
     """(timeline entries, seconds of timed steps) once repeats, cycles, sides and bells expand.
 
     Entries are the step spans, breathing phases and cues the timeline will
-    hold; spoken lines count no seconds, since their length is not known yet.
+    hold; spoken lines count no seconds, since their length is not known yet; a
+    ``play`` clip counts its length in ``clips`` (seconds by path, from the probe).
     """
     count, seconds = 0, 0.0
     for step in steps:
         if isinstance(step, Repeat):
-            inner = _expanded(step.steps)
+            inner = _expanded(step.steps, clips)
             count, seconds = count + step.count * inner[0], seconds + step.count * inner[1]
         elif isinstance(step, Breathe):
             p = step.pattern
@@ -763,6 +1198,8 @@ def _expanded(steps: list[Step] | tuple[Step, ...]) -> tuple[int, float]:
         else:
             count += 1 if isinstance(step, Section | Pause) else 2
             seconds += step.duration if isinstance(step, Pause) else 0.0
+            if isinstance(step, Play) and clips:
+                seconds += clips.get(step.path, 0.0)
     return count, seconds
 
 

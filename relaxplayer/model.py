@@ -32,6 +32,7 @@ class Voice:
     model: Path | None = None
     speed: float = 1.0
     language: str = "en"
+    mark: Mark | None = field(default=None, compare=False)  # the voice: (or language:) key
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class End:
 
     fade_out: float = 10.0
     linger: float = 0.0
+    fade_out_mark: Mark | None = field(
+        default=None, compare=False
+    )  # where it was written, if it was
 
 
 @dataclass(frozen=True)

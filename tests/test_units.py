@@ -70,3 +70,26 @@ def test_bad_levels(value: object, message: str) -> None:
     with pytest.raises(ValueError) as info:
         units.parse_level(value)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("1:00", 60.0), ("4:07", 247.0), ("1:02:03", 3723.0), ("5m", 300.0)]
+)
+def test_positions_as_show_prints_them(value: str, seconds: float) -> None:
+    assert units.parse_position(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["1:60", "1:2", "a:00", "1:02:60", "::"])
+def test_bad_positions(value: str) -> None:
+    with pytest.raises(ValueError):
+        units.parse_position(value)
+
+
+def test_a_400_digit_duration_is_too_long_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        units.parse_duration(10**400)
+
+
+def test_format_over_shows_the_excess() -> None:
+    assert units.format_over(86400.5, 86400.0) == "24:00:00.5"
+    assert units.format_over(86460.0, 86400.0) == "24:01:00"

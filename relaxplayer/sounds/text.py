@@ -8,6 +8,7 @@ Those rules are English; in other languages the engine reads the digits itself.
 
 from __future__ import annotations
 
+import functools
 import re
 
 ONES = [
@@ -77,6 +78,14 @@ NO_BREAK_AFTER = frozenset(
     | {"z.b.", "d.h.", "bzw.", "ca.", "nr."}  # common in German sessions
 )
 STOPS = ".!?…"
+MAX_WORDS = 35  # words a voice is given at once: a long breath's worth
+# after a comma, semicolon, colon or dash (kept with the clause before)
+_CLAUSE = re.compile(r"(?<=[,;:–—])\s+|\s+(?=[–—]\s)")
+# before a conjunction: where a run-on sentence can take a breath
+_CONJUNCTION = re.compile(
+    r"\s+(?=(?:and|but|or|so|then|while|because|until|as|und|aber|oder|et|mais|y|pero)\s)",
+    re.IGNORECASE,
+)
 CLOSERS = "\"'”’»)"
 # a candidate break: . ! ? or … (and a closing quote) then space; group 1 starts the next word
 _BREAK = re.compile(rf"(?:(?<=[{STOPS}])|(?<=[{STOPS}][{CLOSERS}]))\s+(?=[\"'“„«(¿¡]?(\w))")
@@ -93,6 +102,14 @@ _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _DECIMAL = re.compile(r"\b(\d+)\.(\d+)\b")
 _INTEGER = re.compile(r"\b\d+\b")
 _PERCENT = re.compile(r"\b(\d+)\s?%")
+_DIGIT = re.compile(r"\d")
+_SPACES = re.compile(r"\s+")
+# one pass for every abbreviation (longest first), rather than a pattern per entry per line
+_ABBREVIATION = re.compile(
+    r"(?<!\w)("
+    + "|".join(re.escape(a) for a in sorted(ABBREVIATIONS, key=len, reverse=True))
+    + r")(?!\w)"
+)
 
 
 def same_language(a: str, b: str) -> bool:
@@ -164,10 +181,54 @@ def spoken_sentences(text: str, language: str = "en") -> list[str]:
 
     Splitting comes first, on the text as written, so that rewriting cannot hide
     a break ("4 more breaths." still starts with a digit, "10 min." still ends
-    with its full stop).
+    with its full stop). Remembered for recent texts: estimating, counting and
+    speaking a line all ask for it.
     """
-    spoken = (_speakable(sentence, language) for sentence in sentences(text))
-    return [s for s in spoken if s]
+    return list(_spoken_sentences(text, language))
+
+
+@functools.lru_cache(maxsize=4096)
+def _spoken_sentences(text: str, language: str) -> tuple[str, ...]:
+    pieces = (piece for sentence in sentences(text) for piece in split_long(sentence))
+    spoken = (_speakable(piece, language) for piece in pieces)
+    return tuple(s for s in spoken if s)
+
+
+def split_long(sentence: str, limit: int = MAX_WORDS) -> list[str]:
+    """``sentence`` in pieces of at most ``limit`` words, so a voice is never handed a run-on.
+
+    Piper's memory grows with the length of what it is given (500 words took
+    3.4 GB; 2,000 failed to allocate), and a listener needs the breath anyway.
+    Pieces break after a comma, semicolon, colon or dash where they can, else
+    before a conjunction ("and", "but", ...), else between words.
+    """
+    if len(sentence.split()) <= limit:
+        return [sentence]
+    clauses = [c for c in _CLAUSE.split(sentence) if c.strip()]
+    pieces: list[str] = []
+    for clause in clauses:
+        if len(clause.split()) <= limit:
+            pieces.append(clause)
+            continue
+        for part in (p for p in _CONJUNCTION.split(clause) if p.strip()):
+            words = part.split()
+            pieces += [" ".join(words[i : i + limit]) for i in range(0, len(words), limit)]
+    return _pack(pieces, limit)
+
+
+def _pack(pieces: list[str], limit: int) -> list[str]:
+    """Neighbouring pieces joined again while they fit in ``limit`` words."""
+    out: list[str] = []
+    count = 0
+    for piece in (" ".join(p.split()) for p in pieces):
+        n = len(piece.split())
+        if out and count + n <= limit:
+            out[-1] = f"{out[-1]} {piece}"
+            count += n
+        else:
+            out.append(piece)
+            count = n
+    return out
 
 
 def normalize(text: str, language: str = "en") -> str:
@@ -197,24 +258,32 @@ def _speakable(sentence: str, language: str) -> str:
 
 def _english(text: str) -> str:
     """Abbreviations, "3-5", "2m", "1m30s", "10:30", "10 pm", "5.5", "30%" and digits as words."""
-    for short, long in ABBREVIATIONS.items():
-        text = re.sub(rf"(?<!\w){re.escape(short)}(?!\w)", long, text)
-    text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1)], text)
+    if not _DIGIT.search(text):  # the rest only rewrites numbers: most lines have none
+        return _SPACES.sub(" ", text).strip()
+    # each rule only where its telltale character is (a long script has thousands of lines)
+    if "," in text:
+        text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _MERIDIEM.sub(_meridiem_words, text)
-    text = _CLOCK.sub(lambda m: clock_words(int(m.group(1)), int(m.group(2))), text)
+    if ":" in text:
+        text = _CLOCK.sub(lambda m: clock_words(int(m.group(1)), int(m.group(2))), text)
     text = _COMPOUND.sub(_compound_words, text)
-    text = _RANGE.sub(lambda m: f"{m.group(1)} to {m.group(2)}", text)
+    if "-" in text:
+        text = _RANGE.sub(lambda m: f"{m.group(1)} to {m.group(2)}", text)
     text = _UNIT.sub(_unit_words, text)
-    text = _PERCENT.sub(lambda m: f"{number_words(int(m.group(1)))} percent", text)
+    if "%" in text:
+        text = _PERCENT.sub(lambda m: f"{number_words(int(m.group(1)))} percent", text)
     text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
-    text = _DECIMAL.sub(
-        lambda m: (
-            f"{number_words(int(m.group(1)))} point " + " ".join(ONES[int(d)] for d in m.group(2))
-        ),
-        text,
-    )
+    if "." in text:
+        text = _DECIMAL.sub(
+            lambda m: (
+                f"{number_words(int(m.group(1)))} point "
+                + " ".join(ONES[int(d)] for d in m.group(2))
+            ),
+            text,
+        )
     text = _INTEGER.sub(lambda m: number_words(int(m.group(0))), text)
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
 
 
 def _unit_words(m: re.Match[str]) -> str:

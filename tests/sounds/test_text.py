@@ -177,3 +177,24 @@ def test_word_count_counts_spoken_words() -> None:
 def test_same_language_compares_primary_tags() -> None:
     assert text.same_language("en_US", "en-gb") and text.same_language("EN", "en")
     assert not text.same_language("de", "en")
+
+
+def test_a_run_on_sentence_is_split_for_the_voice() -> None:
+    from relaxplayer.sounds.text import MAX_WORDS, spoken_sentences
+
+    clause = "let the shoulders drop and the jaw soften, breathe out slowly"
+    text = "; ".join([clause] * 200) + "."  # about 2,000 words, one sentence
+    pieces = spoken_sentences(text)
+    assert max(len(p.split()) for p in pieces) <= MAX_WORDS
+    assert len(pieces) > 2000 // MAX_WORDS
+    assert " ".join(pieces).split() == text.split()  # nothing lost, nothing added
+    assert all(p.endswith((";", ".")) for p in pieces)  # broken after the semicolons
+
+
+def test_a_run_on_without_punctuation_breaks_before_conjunctions_then_words() -> None:
+    from relaxplayer.sounds.text import split_long
+
+    words = " ".join(f"w{i}" for i in range(30))
+    assert split_long(f"{words} and {words}", 40) == [words, f"and {words}"]
+    assert [len(p.split()) for p in split_long("word " * 100, 35)] == [35, 35, 30]
+    assert split_long("short and sweet", 35) == ["short and sweet"]
