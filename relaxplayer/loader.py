@@ -63,7 +63,6 @@ MAX_NESTING = 64  # YAML levels: far above any real script, far below Python's r
 MAX_CUES = 100_000  # steps, breathing phases and bells once repeats and cycles are expanded
 MAX_SESSION_SECONDS = 24 * 3600.0
 MIN_EVERY = 1.0
-MIN_RATE, MAX_RATE = 1000, 384_000  # Hz a clip's header may claim
 MIN_PHASE = 0.5
 MAX_PHASE = 120.0
 PLAIN_TAGS = frozenset(
@@ -948,9 +947,9 @@ def _is_file(path: Path) -> bool:
 def _probe_files(ctx: _Ctx, probe: Probe) -> dict[Path, float]:
     """Decode-check every referenced audio file; their lengths in seconds, by path.
 
-    A header can claim anything: a 40 KB WAV that says 1 Hz would be a
-    16-minute clip, so rates outside ``MIN_RATE``..``MAX_RATE`` and clips longer
-    than a step may be are refused here, at the value that names the file.
+    A header can claim anything: the probe (``clips.probe``) refuses absurd
+    rates, and clips longer than a step may be are refused here, at the value
+    that names the file.
     """
     lengths: dict[Path, float] = {}
     for path, node, where in ctx.files:
@@ -962,14 +961,6 @@ def _probe_files(ctx: _Ctx, probe: Probe) -> dict[Path, float]:
         rate, frames = getattr(info, "rate", None), getattr(info, "frames", None)
         if not isinstance(rate, int) or not isinstance(frames, int):
             continue  # a probe that only checks
-        if not MIN_RATE <= rate <= MAX_RATE:
-            ctx.error(
-                node,
-                where,
-                f"the file says its sample rate is {rate:,} Hz; real recordings are "
-                f"{MIN_RATE:,} to {MAX_RATE:,} Hz, so its header is damaged: export it again",
-            )
-            continue
         seconds = frames / rate
         if seconds > MAX_STEP_SECONDS:
             ctx.error(

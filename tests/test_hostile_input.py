@@ -301,11 +301,13 @@ def test_a_clip_claiming_1_hz_is_refused_at_its_value(tmp_path: Path) -> None:
     result = _validate(str(script))
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if ": error: " in line]
+    damaged = (
+        f"{tmp_path / 'slow.wav'}: the header says 1 Hz, but a sample rate must be between "
+        "1000 and 384000 Hz; the file is damaged: export it again"
+    )
     assert lines == [
-        f"{script}:3:11: error: steps[0].play: the file says its sample rate is 1 Hz; real "
-        "recordings are 1,000 to 384,000 Hz, so its header is damaged: export it again",
-        f"{script}:4:11: error: steps[1].bell: the file says its sample rate is 1 Hz; real "
-        "recordings are 1,000 to 384,000 Hz, so its header is damaged: export it again",
+        f"{script}:3:11: error: steps[0].play: {damaged}",
+        f"{script}:4:11: error: steps[1].bell: {damaged}",
     ]
 
 
