@@ -283,7 +283,7 @@ EPOCH_SECONDS = 64.0  # ocean waves are drawn per epoch of absolute time ...
 WAVES_PER_EPOCH = 8  # ... eight of them, each 6 s plus a random share of the other 16 s
 HOP_SECONDS = 0.05  # the wave envelope's control rate
 SMOOTH_SECONDS = 0.6  # moving average over the envelope: no wave starts with a corner
-GAIN_STEP = 32  # frames: the wave gains are held this long (0.7 ms at 44.1 kHz)
+GAIN_STEP = 128  # frames: the wave gains are held this long (2.9 ms at 44.1 kHz)
 _M64 = (1 << 64) - 1
 
 
@@ -373,6 +373,15 @@ class Layer:
         for k in range(len(self._tables)):
             self._voice(out, lo, k, first=k == 0)
         return out
+
+    def joins(self, lo: int, hi: int) -> list[int]:
+        """Frames in ``[lo, hi)`` where some voice starts or ends a crossfade (for tests and figures)."""
+        found = []
+        for seg, phase in zip(self._segments, self._phases, strict=True):
+            for j in range((lo - phase) // seg, (hi - phase) // seg + 1):
+                start = phase + j * seg
+                found += [f for f in (start - self._fade, start) if lo <= f < hi]
+        return sorted(found)
 
     def _voice(self, out: np.ndarray, lo: int, k: int, first: bool) -> None:
         hi = lo + out.shape[0]
@@ -512,7 +521,7 @@ class Rain(Bed):
         self._near = float(total * unit)
         self._chunk_frames = max(int(DROP_CHUNK_SECONDS * rate), 1)
         self._seed = seed
-        self._chunks: dict[int, tuple[list[int], list[int], np.ndarray]] = {}
+        self._chunks: dict[int, np.ndarray] = {}
 
     def _render(self, lo: int, n: int) -> np.ndarray:
         out = self._layer.render(lo, n)
@@ -520,30 +529,32 @@ class Rain(Bed):
         return out
 
     def _add_drops(self, out: np.ndarray, lo: int) -> None:
-        hi, k, size = lo + out.shape[0], self._pings.shape[1], self._chunk_frames
-        for c in range(max((lo - k) // size, 0), (hi - 1) // size + 1):
-            starts, which, gains = self._chunk(c)
-            for s, w, g in zip(starts, which, gains, strict=True):
-                a, b = max(lo, s), min(hi, s + k)
-                if a < b:
-                    out[a - lo : b - lo] += self._pings[w, a - s : b - s, None] * g
+        hi, size = lo + out.shape[0], self._chunk_frames
+        tail = self._pings.shape[1]  # a chunk's last drops ring on into the next
+        for c in range(max((lo - tail) // size, 0), (hi - 1) // size + 1):
+            drops = self._chunk(c)
+            a, b = max(lo, c * size), min(hi, c * size + len(drops))
+            if a < b:
+                out[a - lo : b - lo] += drops[a - c * size : b - c * size]
 
-    def _chunk(self, c: int) -> tuple[list[int], list[int], np.ndarray]:
-        """Chunk ``c``'s near drops: start frames, ping numbers, (left, right) gains."""
+    def _chunk(self, c: int) -> np.ndarray:
+        """Chunk ``c``'s near drops, rendered: ``(chunk + ping frames, 2)`` from frame ``c * chunk``."""
         if c not in self._chunks:
             rng = _rng(self._seed, 4, c)
-            size = self._chunk_frames
+            size, k = self._chunk_frames, self._pings.shape[1]
             count = int(rng.poisson(NEAR_DROPS_PER_SECOND * DROP_CHUNK_SECONDS))
-            starts = (c * size + np.sort(rng.integers(0, size, count))).tolist()
-            which = rng.integers(0, PINGS, count).tolist()
+            starts = rng.integers(0, size, count)
+            which = rng.integers(0, PINGS, count)
             amp = rng.uniform(0.1, 1.0, count) ** 3 * self._near  # many faint, few loud
             pan = rng.uniform(0.15, 0.85, count)  # share to the right
-            gains = (np.stack([np.sqrt(1 - pan), np.sqrt(pan)], axis=1) * amp[:, None]).astype(
-                np.float32
-            )
-            if len(self._chunks) >= 4:
+            at = (starts[:, None] + np.arange(k)).ravel()
+            out = np.empty((size + k, 2), dtype=np.float32)
+            for ch, side in enumerate((np.sqrt(1 - pan), np.sqrt(pan))):  # equal power
+                weights = (self._pings[which] * (amp * side)[:, None]).ravel()
+                out[:, ch] = np.bincount(at, weights, minlength=size + k)
+            if len(self._chunks) >= 3:
                 self._chunks.pop(next(iter(self._chunks)))
-            self._chunks[c] = (starts, which, gains)
+            self._chunks[c] = out
         return self._chunks[c]
 
 
