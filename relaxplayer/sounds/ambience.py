@@ -271,9 +271,8 @@ def _smooth_circular(x: np.ndarray, width: int) -> np.ndarray:
 
 VOICES = 3  # voices per layer: every moment mixes this many unrelated excerpts
 OCEAN_VOICES = 2  # the waves' swell covers the texture: two are enough, and cost less
-TABLE_SECONDS = (
-    6.0  # each voice's own seamless table: 3 x 6 s x 8 bytes x 44.1 kHz = 6.4 MB a layer
-)
+# each voice's own seamless table; at 44.1 kHz a noise bed or rain holds 6.4 MB, the ocean 8.5
+TABLE_SECONDS = 6.0
 SEGMENT_SECONDS = (1.1, 1.3, 1.7)  # per voice: unequal, so the voices' joins never line up
 CROSSFADE_SECONDS = 0.2  # equal-power join from one segment into the next
 APART_SECONDS = 0.3  # segments crossfading read table positions at least this far apart
@@ -454,6 +453,8 @@ class Bed:
     length: int | None = None
 
     def read(self, offset: int, n: int) -> np.ndarray:
+        if n <= 0:
+            return np.zeros((0, 2), dtype=np.float32)
         out = self._render(offset, n)
         _knee(out)
         return out
