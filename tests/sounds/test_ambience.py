@@ -8,6 +8,8 @@ level, seams, spectra, swells, stereo and seeds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -399,3 +401,16 @@ def test_the_correlation_check_finds_a_loop() -> None:
     x = np.tile(loop, 4)
     corr, t1, t2 = window_correlation(decimate(x, 8), CORRELATION_RATE / 8, hop=5.0)
     assert corr > 0.99 and abs(abs(t2 - t1) % 30.0) < 0.01
+
+
+def test_empty_reads_and_the_mixer_plays_streams_without_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path))
+    from relaxplayer.mixer import SoundBank
+
+    bed = SoundBank(RATE).background("ocean")
+    assert isinstance(bed, ambience.Bed) and bed.length is None and bed.channels == 2
+    assert bed.read(5 * RATE, 0).shape == (0, 2)
+    assert bed.read(5 * RATE, 10).shape == (10, 2)
+    assert not any(tmp_path.iterdir())  # nothing written: the tables are made, not stored
