@@ -341,7 +341,7 @@ def _knee(out: np.ndarray) -> None:
 
 
 class Layer:
-    """``VOICES`` voices, each reading its own seamless table in hashed, crossfaded segments.
+    """Voices, one per seamless table, each reading it in hashed, crossfaded segments.
 
     Voice ``k`` plays segment ``j`` over frames ``[phase + j*S, phase + (j+1)*S)``
     (``S`` its segment length) from table position ``(offset_j + frame) % L``,
