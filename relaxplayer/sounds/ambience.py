@@ -273,8 +273,7 @@ def _smooth_circular(x: np.ndarray, width: int) -> np.ndarray:
 # --- streaming beds: what the mixer plays -----------------------------------------------
 
 VOICES = 3  # voices per layer: every moment mixes this many unrelated excerpts
-OCEAN_VOICES = 2  # the waves' swell covers the texture: two are enough, and cost less
-# each voice's own seamless table; at 44.1 kHz a noise bed or rain holds 6.4 MB, the ocean 8.5
+# each voice's own seamless table; at 44.1 kHz a noise bed or rain holds 6.4 MB, the ocean 12.7
 TABLE_SECONDS = 6.0
 SEGMENT_SECONDS = (1.1, 1.3, 1.7)  # per voice: unequal, so the voices' joins never line up
 CROSSFADE_SECONDS = 0.2  # equal-power join from one segment into the next
@@ -470,11 +469,11 @@ class Bed:
 
 
 def _voice_tables(
-    seed: int, layer: int, make: Callable[[np.random.Generator], np.ndarray], voices: int = VOICES
+    seed: int, layer: int, make: Callable[[np.random.Generator], np.ndarray]
 ) -> list[np.ndarray]:
-    """One unit-RMS table per voice, each scaled by 1/sqrt(voices): the voices add up to unit RMS."""
-    scale = np.float32(1 / np.sqrt(voices))
-    return [np.asarray(make(_rng(seed, layer, k)), dtype=np.float32) * scale for k in range(voices)]
+    """One unit-RMS table per voice, each scaled by 1/sqrt(VOICES): the voices add up to unit RMS."""
+    scale = np.float32(1 / np.sqrt(VOICES))
+    return [np.asarray(make(_rng(seed, layer, k)), dtype=np.float32) * scale for k in range(VOICES)]
 
 
 class NoiseBed(Bed):
@@ -606,7 +605,7 @@ class Ocean(Bed):
             return np.hstack([deep, wash])
 
         # deep and wash side by side, (frames, 4): one read per voice, one gain pass per block
-        self._layer = Layer(_voice_tables(seed, 5, make, OCEAN_VOICES), rate, (seed, 5))
+        self._layer = Layer(_voice_tables(seed, 5, make), rate, (seed, 5))
         self._seed = seed
         self._hop = max(int(HOP_SECONDS * rate), 1)
         self._points = round(EPOCH_SECONDS / HOP_SECONDS)  # control points per epoch
