@@ -3,7 +3,7 @@
 It is pure (no clock, no I/O beyond decoding the clips it plays), so ``render``
 to a file and ``play`` to a sound card run the very same code: what you render
 is what you hear. Memory stays bounded however long the session: only the cues
-sounding now are decoded, and the background is a short seamless loop.
+sounding now are decoded, and the background is generated block by block.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from relaxplayer.cache import cached_array
 from relaxplayer.sounds import ambience, bells, clips, tones
-from relaxplayer.sounds.base import ArraySource, LazySource, LoopSource, Source
+from relaxplayer.sounds.base import ArraySource, LazySource, Source
 from relaxplayer.timeline import Cue, Envelope, SoundRef, Timeline
 
 # The soft limiter starts bending the signal here (dBFS -0.9); above it the
@@ -26,7 +26,6 @@ CEILING = 32766 / 32768  # float rounding must not reach full scale either
 # Stand-in for speech when no voice engine is installed: a soft two-note chime.
 CHIME_NOTES = (660.0, 880.0)
 CHIME_SECONDS = 0.6
-AMBIENCE_VERSION = 1  # bump when ambience synthesis changes, so cached loops are made again
 SOUNDS_VERSION = 1  # the same for bells and breathing tones
 
 
@@ -111,13 +110,14 @@ class SoundBank:
         return ArraySource(self._array(ref))
 
     def background(self, sound: str | Path) -> Source:
-        """The endless ambience bed."""
+        """The endless ambience bed: a user's file loops; a built-in bed is generated as it plays.
+
+        Built-in beds are not cached on disk: their tables take a fraction of a
+        second to make and are a few MB, so there is nothing worth keeping.
+        """
         if isinstance(sound, Path):
             return clips.open_loop(sound, self.rate)
-        name = f"{sound}-{self.rate}-v{AMBIENCE_VERSION}"
-        return LoopSource(
-            cached_array("ambience", name, lambda: ambience.make_loop(sound, self.rate))
-        )
+        return ambience.open_ambience(sound, self.rate)
 
     def _array(self, ref: SoundRef) -> np.ndarray:
         """A built-in sound; bells and tones come from the disk cache after their first use.
