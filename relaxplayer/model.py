@@ -39,9 +39,7 @@ class Background:
     """Ambience under the whole session. ``sound`` is a built-in name or a file path."""
 
     sound: str | Path
-    volume: float = (
-        0.12  # at least 14 LU under the voice for every built-in bed (docs/listening.md)
-    )
+    volume: float = 0.12  # 14 LU or more under the voice, every built-in bed (docs/listening.md)
     duck_db: float = 8.0
     fade_in: float = 5.0
 
