@@ -16,7 +16,7 @@ from benchmarks.bench_listening import measure_session
 from relaxplayer.lint import session_warnings
 from relaxplayer.loader import parse_session
 from relaxplayer.mixer import CEILING, LIMIT_KNEE, Mixer, SoundBank, soft_limit
-from relaxplayer.model import Background
+from relaxplayer.model import Background, Voice
 from relaxplayer.sounds import ambience, clips, loudness
 from relaxplayer.sounds.speech import Narrator, espeak_binary, piper_available
 from relaxplayer.timeline import SoundRef, build_timeline
@@ -223,3 +223,15 @@ def test_render_is_block_size_independent_with_the_new_limiter() -> None:
     a = render_all(Mixer(timeline, bank), 1536)
     b = render_all(Mixer(timeline, bank), 4096)
     assert np.array_equal(a, b)
+
+
+@pytest.mark.voice
+@pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng is not installed")
+def test_voice_speed_still_scales_the_pace() -> None:
+    text = "Let your shoulders drop, and let your breathing slow down."
+    lengths = {}
+    for speed in (0.8, 1.0):
+        narrator = Narrator(Voice(engine="espeak", speed=speed))
+        narrator.synthesize(text)
+        lengths[speed] = narrator.length(text, RATE)
+    assert lengths[0.8] > 1.15 * lengths[1.0]
