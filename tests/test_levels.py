@@ -159,7 +159,7 @@ def test_fade_out_zero_ends_on_a_ramp_not_a_cut() -> None:
 
 
 SESSION = """title: Levels
-voice: {{engine: {engine}}}
+voice: {{engine: {engine}, speed: 0.9}}
 background: {{sound: rain, fade_in: 1s}}
 end: {{fade_out: 4s}}
 steps:
@@ -176,6 +176,7 @@ steps:
 
 
 def _figures(engine: str):
+    """The figures of a short session, read at speed 0.9 like every built-in session."""
     session = parse_session(SESSION.format(engine=engine), "levels.yaml", Path("."))
     bank = SoundBank(RATE, Narrator(session.voice))
     return measure_session("levels", session, bank, rate=RATE, peer=False)
