@@ -40,7 +40,7 @@ from relaxplayer.model import Session, Voice
 from relaxplayer.sounds import loudness
 from relaxplayer.sounds.speech import Narrator
 from relaxplayer.sounds.text import word_count
-from relaxplayer.timeline import Cue, Timeline, build_timeline
+from relaxplayer.timeline import Cue, Timeline, build_timeline, lines_near_bells
 
 RATE = 44100
 BLOCK = 44100
@@ -246,6 +246,24 @@ def measure_session(
     )
 
 
+def timing_row(name: str, session: Session, bank: SoundBank, rate: int = RATE) -> str:
+    """Lead-in before the first words, words on a bell's strike, where the end fade starts."""
+    t = build_timeline(session, rate, bank.measure)
+    words = [c for c in t.cues if c.narration]
+    first = min((c.start for c in words), default=0) / rate
+    last = max((c.end for c in words), default=0) / rate
+    return (
+        f"| {name} | {first:5.1f} | {len(lines_near_bells(t))} | {t.steps_end / rate / 60:5.2f} "
+        f"| {last / 60:5.2f} | {t.fade_start / rate / 60:5.2f} | {t.length / rate / 60:5.2f} |"
+    )
+
+
+TIMING_HEADER = (
+    "| session | first words s | words on a bell | steps end min | last words end min "
+    "| fade starts min | length min |"
+)
+
+
 def _rel(value: float | None, voice: float) -> str:
     return f"{value - voice:+6.1f}" if value is not None else "     -"
 
@@ -285,7 +303,7 @@ def main() -> None:
         paths = [p for p in paths if p.stem in args.names]
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
-    all_wpm, started = [], time.perf_counter()
+    all_wpm, started, timings = [], time.perf_counter(), []
     for path in paths:
         session = load_session(path)
         voice = Voice(
@@ -295,11 +313,14 @@ def main() -> None:
             model=session.voice.model,
         )
         narrator = Narrator(voice)
-        figures = measure_session(
-            path.stem, session, SoundBank(RATE, narrator), peer=not args.no_peer
-        )
+        bank = SoundBank(RATE, narrator)
+        figures = measure_session(path.stem, session, bank, peer=not args.no_peer)
         all_wpm.append(figures.wpm)
         print(row(figures), flush=True)
+        timings.append(timing_row(path.stem, session, bank))
+    print("\n" + TIMING_HEADER)
+    print("|" + "---|" * (TIMING_HEADER.count("|") - 1))
+    print("\n".join(timings))
     print(
         f"\nmedian words a minute over the sessions: {np.median(all_wpm):.0f}; "
         f"{time.perf_counter() - started:.0f} s",
