@@ -38,9 +38,9 @@ FORMAT_VERSION = 4  # bump when synthesis, text rules or normalisation change th
 # trained at a brisk reading pace, so their length scale is stretched, and
 # sentences get a breath of silence between them. docs/listening.md has the figures.
 SENTENCE_PAUSE = 0.9  # seconds of silence between sentences
-PIPER_LENGTH_SCALE = 1.35  # times the voice's own length scale, at speed 1.0
+PIPER_LENGTH_SCALE = 1.5  # times the voice's own length scale, at speed 1.0
 EDGE = 0.03  # seconds kept before the first and after the last voiced sample of a sentence
-WORDS_PER_SECOND = {"piper": 2.8, "espeak": 3.1}  # measured at speed 1.0 (trimmed), for estimates
+WORDS_PER_SECOND = {"piper": 2.5, "espeak": 3.1}  # measured at speed 1.0 (trimmed), for estimates
 ESPEAK_WPM = 130  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
 
