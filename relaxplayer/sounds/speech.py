@@ -33,7 +33,7 @@ from relaxplayer.sounds.text import same_language
 from relaxplayer.sounds.tones import ramp
 from relaxplayer.sounds.wavcache import read_wav, wav_bytes, wav_info
 
-FORMAT_VERSION = 4  # bump when synthesis, text rules or normalisation change the sound
+FORMAT_VERSION = 5  # bump when synthesis, text rules or normalisation change the sound
 # Relaxation is read slowly (about 100-140 words a minute): Piper's voices are
 # trained at a brisk reading pace, so their length scale is stretched, and
 # sentences get a breath of silence between them. docs/listening.md has the figures.
