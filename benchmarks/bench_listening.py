@@ -101,6 +101,13 @@ class _Segments:
                 still.append(i)
         self.pending = still
 
+    def finish(self) -> None:
+        """Measure what the session's end cut short (a bell still ringing at the last frame)."""
+        for i in self.pending:
+            if i in self.parts:
+                self.values.append((self.cues[i], self.measure(np.concatenate(self.parts.pop(i)))))
+        self.pending = []
+
 
 def _labels(timeline: Timeline, hops: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     """Per 100 ms hop: is the background undisturbed (between lines), is it under speech."""
@@ -211,6 +218,8 @@ def measure_session(
         bell_cues.feed(lo, bells.render(BLOCK))
         meter.feed(bed.render(BLOCK))
         lo += block.shape[0]
+    for segments in (lines, tone_cues, bell_cues):
+        segments.finish()
     levels = np.array([v for _, v in sorted(lines.values, key=lambda cv: cv[0].start)])
     median = float(np.median(levels)) if levels.size else float("nan")
     powers = meter.powers
