@@ -207,7 +207,7 @@ class HopMeter:
 
         self._lfilter = lfilter
         self.rate = rate
-        self.hop = int(round(HOP_SECONDS * rate))
+        self.hop = round(HOP_SECONDS * rate)
         self._stages = [(f.b, f.a, f.passband_gain) for f in _meter(rate)._filters.values()]
         self._state = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a, _ in self._stages]
         self._carry = np.zeros(0)
