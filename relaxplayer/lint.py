@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from relaxplayer import units
 from relaxplayer.model import Session
-from relaxplayer.timeline import Timeline
+from relaxplayer.timeline import BELL_CLEARANCE, Timeline, lines_near_bells
+from relaxplayer.units import format_time
 
 Check = Callable[[Session, Timeline], list[str]]
 
@@ -32,7 +33,27 @@ def fade_longer_than_session(session: Session, timeline: Timeline) -> list[str]:
     ]
 
 
-CHECKS: list[Check] = [fade_longer_than_session]
+def words_over_bells(session: Session, timeline: Timeline) -> list[str]:
+    """A spoken line that starts within ``BELL_CLEARANCE`` of a bell's strike is drowned by it."""
+    rate = timeline.rate
+    out = []
+    for line, bell in lines_near_bells(timeline):
+        words = line.text if len(line.text) <= 40 else line.text[:37] + "..."
+        apart = abs(line.start - bell.start) / rate
+        when = "after" if line.start >= bell.start else "before"
+        out.append(
+            f"{format_time(line.start / rate)}: {words!r} starts {apart:.1f} s {when} a bell "
+            f"({_bell_name(bell.sound.name)}); keep words at least {BELL_CLEARANCE:g} s "
+            "from a bell's strike (add a pause after the bell)"
+        )
+    return out
+
+
+def _bell_name(name: object) -> str:
+    return getattr(name, "name", None) or str(name)
+
+
+CHECKS: list[Check] = [fade_longer_than_session, words_over_bells]
 
 
 def session_warnings(session: Session, timeline: Timeline) -> list[str]:

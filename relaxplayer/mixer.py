@@ -19,14 +19,20 @@ from relaxplayer.sounds import ambience, bells, clips, tones
 from relaxplayer.sounds.base import ArraySource, LazySource, Source
 from relaxplayer.timeline import Cue, Envelope, SoundRef, Timeline
 
-# The soft limiter starts bending the signal here (dBFS -0.9); above it the
-# curve approaches, but never reaches, full scale.
-LIMIT_KNEE = 0.9
-CEILING = 32766 / 32768  # float rounding must not reach full scale either
-# Stand-in for speech when no voice engine is installed: a soft two-note chime.
+# The master limiter: a stateless curve, so a block of any size gives the same
+# samples (play equals render). It starts bending at -3 dBFS (narration lines
+# are already held at -3 dBTP, so it leaves them alone) and approaches, but
+# never reaches, -2 dBFS: the 1 dB left between that and the -1 dBTP ceiling
+# (sounds/loudness.py) is room for the peaks a DAC or an MP3 encoder
+# reconstructs between samples.
+LIMIT_KNEE = 0.708  # -3 dBFS
+CEILING = 0.794  # -2 dBFS
+# Stand-in for speech when no voice engine is installed: a soft two-note chime,
+# about as loud as a bell (-26 LUFS), so it marks the place of the words quietly.
 CHIME_NOTES = (660.0, 880.0)
 CHIME_SECONDS = 0.6
-SOUNDS_VERSION = 1  # the same for bells and breathing tones
+CHIME_LEVEL = 0.075  # peak of each note
+SOUNDS_VERSION = 2  # the same for bells and breathing tones
 
 
 class SoundBank:
@@ -140,7 +146,9 @@ class SoundBank:
         if ref.kind == "breath":
             return tones.breath_cue(str(ref.name), ref.seconds, self.rate)
         if ref.kind == "speech":  # no voice: a soft chime marks where the words would be
-            notes = [tones.tone(f, CHIME_SECONDS, self.rate, level=0.15) for f in CHIME_NOTES]
+            notes = [
+                tones.tone(f, CHIME_SECONDS, self.rate, level=CHIME_LEVEL) for f in CHIME_NOTES
+            ]
             return np.concatenate(notes)
         raise ValueError(f"unknown sound kind {ref.kind!r}")
 
@@ -320,16 +328,19 @@ class _Env:
 
 
 def soft_limit(out: np.ndarray) -> None:
-    """Bend peaks above ``LIMIT_KNEE`` smoothly towards (never past) full scale, in place.
+    """Bend peaks above ``LIMIT_KNEE`` smoothly towards (never past) ``CEILING``, in place.
 
-    Stateless, so it cannot pump; the built-in levels leave headroom and it
-    only acts on unusual stacks (a loud clip over a bell over the background).
+    Stateless (each sample on its own), so it cannot pump and block sizes
+    cannot change its output. The curve has slope 1 at the knee, so a peak
+    that only just passes it is barely touched; measured on every built-in
+    session the mix stays under -1 dBTP (docs/listening.md).
     """
     peak = max(float(out.max()), -float(out.min())) if out.size else 0.0
     if peak <= LIMIT_KNEE:
         return
     over = np.abs(out) > LIMIT_KNEE
     x = out[over]
-    excess = (np.abs(x) - LIMIT_KNEE) / (1.0 - LIMIT_KNEE)
-    bent = LIMIT_KNEE + (1.0 - LIMIT_KNEE) * excess / (1.0 + excess)  # slope 1 at the knee
+    room = CEILING - LIMIT_KNEE
+    excess = (np.abs(x) - LIMIT_KNEE) / room
+    bent = LIMIT_KNEE + room * excess / (1.0 + excess)  # slope 1 at the knee
     out[over] = np.sign(x) * np.minimum(bent, CEILING)

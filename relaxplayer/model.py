@@ -40,7 +40,7 @@ class Background:
     """Ambience under the whole session. ``sound`` is a built-in name or a file path."""
 
     sound: str | Path
-    volume: float = 0.3
+    volume: float = 0.12  # 14 LU or more under the voice, every built-in bed (docs/listening.md)
     duck_db: float = 8.0
     fade_in: float = 5.0
 

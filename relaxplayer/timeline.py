@@ -10,7 +10,12 @@ Timing rules (docs/format.md states them for users; tests pin them):
 - Each breathing phase's cue starts on the frame its phase starts.
 - The session ends when the last step ends (a bell as the very last step may
   ring out), then the background lingers for ``end.linger``. The master fade
-  covers the last ``end.fade_out`` seconds of the whole session.
+  covers the last ``end.fade_out`` seconds of the whole session, but it never
+  lies over words: it starts no earlier than the end of the last spoken line
+  or clip, and the session grows to make room for it. ``fade_out: 0s`` still
+  ends on a ``END_RAMP`` ramp, never a cut.
+- A two-sided timer's instruction starts ``SWITCH_PAUSE`` after the soft bell
+  that marks the switch, so the bell's strike is heard on its own.
 
 Nothing here decodes audio: the length of speech and clips comes from the
 injected ``measure`` callable, so this module stays pure and fast to test.
@@ -18,6 +23,7 @@ injected ``measure`` callable, so this module stays pure and fast to test.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +47,10 @@ from relaxplayer.units import db_to_gain, frames
 DUCK_ATTACK = 0.4
 DUCK_RELEASE = 1.0
 DUCK_BRIDGE = 2.5
+
+END_RAMP = 0.05  # seconds: the shortest end fade (fade_out: 0s), so the sound never cuts off
+BELL_CLEARANCE = 1.5  # seconds: no spoken line should start this close to a bell's strike
+SWITCH_PAUSE = 2.0  # seconds from the switch-sides bell to the words for the next side
 
 BREATH_WORDS = {"inhale": "Breathe in", "hold": "Hold", "exhale": "Breathe out"}
 Envelope = tuple[tuple[int, float], ...]
@@ -129,6 +139,11 @@ class Timeline:
     def seconds(self) -> float:
         return self.length / self.rate
 
+    @property
+    def fade_start(self) -> int:
+        """Frame where the master fade-out begins: after the last words, ``end.fade_out`` from the end."""
+        return self.master[-2][0] if len(self.master) > 2 else self.length
+
     def step_at(self, frame: int) -> StepSpan | None:
         """The step playing at ``frame`` (the last one that started; zero-length steps excluded)."""
         current = None
@@ -211,8 +226,12 @@ def build_timeline(session: Session, rate: int, measure: Measure) -> Timeline:
         _place(b, step)
     steps_end = b.cursor
     content_end = max([steps_end] + [c.end for c in b.bells if c.start == steps_end])
-    length = content_end + frames(session.end.linger, rate)
-    master = _fade_out(length, frames(session.end.fade_out, rate))
+    fade = max(frames(session.end.fade_out, rate), frames(END_RAMP, rate), 1)
+    words_end = max((c.end for c in b.cues if c.narration), default=0)
+    length = max(
+        content_end + frames(session.end.linger, rate), words_end + fade if words_end else 0
+    )
+    master = _fade_out(length, fade)
     background = _background(session, b.cues, rate)
     cues = tuple(sorted(b.cues, key=lambda c: (c.start, c.step)))
     return Timeline(
@@ -305,7 +324,8 @@ def _timer(b: _Builder, step: Timer) -> None:
         index = b.span("timer", start, b.at(step.duration) - start, label)
         at = start
         if n > 0:
-            at += b.cue(at, SoundRef("bell", "soft"), index, gain=0.8).length // 3
+            b.cue(at, SoundRef("bell", "soft"), index, gain=0.8)
+            at += frames(SWITCH_PAUSE, b.rate)
         if text:
             b.cue(at, SoundRef("speech", text), index, text=text, narration=True)
         k = 1
@@ -334,6 +354,23 @@ def _background(session: Session, cues: list[Cue], rate: int) -> BackgroundPlan 
     return BackgroundPlan(bg.sound, bg.volume, fade, tuple(points))
 
 
+def lines_near_bells(timeline: Timeline, seconds: float = BELL_CLEARANCE) -> list[tuple[Cue, Cue]]:
+    """Every (line, bell) where a spoken line or clip starts within ``seconds`` of the bell's strike.
+
+    A bell's strike is its loudest moment: words that start under it are hard
+    to hear and the bell loses its meaning as a signal. ``validate`` warns.
+    """
+    near = frames(seconds, timeline.rate)
+    bells = [c for c in timeline.cues if c.sound.kind == "bell"]  # sorted by start, like the cues
+    starts = [c.start for c in bells]
+    found = []
+    for line in (c for c in timeline.cues if c.narration):
+        lo = bisect.bisect_right(starts, line.start - near)
+        hi = bisect.bisect_left(starts, line.start + near)
+        found += [(line, bell) for bell in bells[lo:hi]]
+    return found
+
+
 def _merge(intervals: list[tuple[int, int]], bridge: int) -> list[tuple[int, int]]:
     """Join intervals closer than ``bridge`` frames, so the bed does not pump between phrases."""
     merged: list[tuple[int, int]] = []
@@ -346,8 +383,6 @@ def _merge(intervals: list[tuple[int, int]], bridge: int) -> list[tuple[int, int
 
 
 def _fade_out(length: int, fade: int) -> Envelope:
-    if fade <= 0:
-        return ((0, 1.0), (length, 1.0))
     return ((0, 1.0), (max(length - fade, 0), 1.0), (length, 0.0))
 
 

@@ -11,10 +11,11 @@ import yaml
 
 from relaxplayer.cli import make_narrator
 from relaxplayer.library import builtin_dir
+from relaxplayer.lint import session_warnings
 from relaxplayer.loader import load_session
 from relaxplayer.mixer import Mixer, SoundBank
 from relaxplayer.model import Repeat, Say, Section, Timer
-from relaxplayer.timeline import build_timeline
+from relaxplayer.timeline import build_timeline, lines_near_bells
 from tests.conftest import rms
 
 SESSIONS = sorted(builtin_dir().glob("*.yaml"))
@@ -31,6 +32,7 @@ EXPECTED = {
     "progressive-muscle-relaxation": (14, 16),
 }
 RATE = 8000
+LEAD_IN = 3.0  # seconds of ambience or silence before the first words
 PLAIN = re.compile(r"[A-Za-z ,.'?!]+")
 
 
@@ -59,6 +61,20 @@ def test_session_validates_and_renders_with_a_real_voice(path: Path) -> None:
     assert mixer.position == timeline.length
     assert peak < 1.0
     assert loud_blocks / blocks > 0.5  # sound most of the time, not silence
+    first_words = min(c.start for c in timeline.cues if c.narration)
+    assert first_words >= LEAD_IN * RATE, first_words / RATE  # ambience or silence first
+    assert lines_near_bells(timeline) == []  # no words on a bell's strike
+    assert all(c.end <= timeline.fade_start for c in timeline.cues if c.narration)
+
+
+@pytest.mark.parametrize("path", SESSIONS, ids=[p.stem for p in SESSIONS])
+def test_session_leads_in_and_keeps_words_off_the_bells_by_estimate(path: Path) -> None:
+    """The same rules with estimated line lengths (what `validate` checks, no voice needed)."""
+    session = load_session(path)
+    bank = SoundBank(RATE, make_narrator(session, None), synthesize=False)
+    timeline = build_timeline(session, RATE, bank.measure)
+    assert min(c.start for c in timeline.cues if c.narration) >= LEAD_IN * RATE
+    assert session_warnings(session, timeline) == []
 
 
 def _words(path: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from relaxplayer.loader import parse_session
-from relaxplayer.timeline import SoundRef, Timeline, build_timeline
+from relaxplayer.timeline import SoundRef, Timeline, build_timeline, lines_near_bells
 
 RATE = 8000
 SPEECH_FRAMES = 3 * RATE  # every narration clip measures 3 s here
@@ -66,7 +66,9 @@ steps:
     says = [s for s in t.steps if s.kind == "say"]
     assert [s.start for s in says] == [0, 5 * RATE + 10 * RATE]
     assert says[0].length == SPEECH_FRAMES + 2 * RATE
-    assert t.length == 2 * (5 * RATE) + 10 * RATE
+    assert t.steps_end == 2 * (5 * RATE) + 10 * RATE
+    # the default 10 s end fade starts when "Goodbye." has finished, not over it
+    assert t.length == 15 * RATE + SPEECH_FRAMES + 10 * RATE
     duck = dict(t.background.duck)
     assert abs(duck[SPEECH_FRAMES] - 10 ** (-6 / 20)) < 1e-9  # ducked to the end of the first clip
     assert t.background.fade_in == RATE
@@ -91,7 +93,7 @@ steps:
     # interval bells at 30 and 60 s of each side, plus the switch-sides bell at 90 s
     assert bells == [30 * RATE, 60 * RATE, 90 * RATE, 120 * RATE, 150 * RATE]
     speech = [c for c in t.cues if c.sound.kind == "speech"]
-    assert speech[0].start == 0 and speech[1].start == 90 * RATE + BELL_FRAMES // 3
+    assert speech[0].start == 0 and speech[1].start == 90 * RATE + 2 * RATE  # SWITCH_PAUSE
     assert t.length == 180 * RATE
 
 
@@ -151,3 +153,51 @@ def test_same_place_keeps_the_step_and_offset_when_earlier_lines_are_re_measured
     assert real.steps[2].start - guessed.steps[2].start == 2 * RATE
     assert guessed.same_place(RATE, real) == RATE  # inside the re-measured line itself
     assert guessed.same_place(guessed.length, real) == real.length
+
+
+def test_the_end_fade_starts_when_the_last_words_have_finished() -> None:
+    text = "title: t\nend: {fade_out: 8s}\nsteps:\n  - pause: 20s\n  - say: Good night.\n"
+    t = timeline(text)
+    words_end = 20 * RATE + SPEECH_FRAMES
+    assert t.steps_end == words_end + RATE  # the narration gap
+    assert t.master == ((0, 1.0), (words_end, 1.0), (words_end + 8 * RATE, 0.0))
+    assert t.fade_start == words_end and t.length == words_end + 8 * RATE
+    assert all(c.end <= t.fade_start for c in t.cues if c.narration)
+
+
+def test_a_long_linger_fades_at_its_end_as_before() -> None:
+    text = "title: t\nbackground: rain\nend: {fade_out: 5s, linger: 1m}\nsteps:\n  - say: Sleep well.\n"
+    t = timeline(text)
+    assert t.length == SPEECH_FRAMES + RATE + 60 * RATE
+    assert t.fade_start == t.length - 5 * RATE
+
+
+def test_fade_out_zero_ends_on_a_short_ramp_and_keeps_the_exact_length() -> None:
+    t = timeline("title: t\nend: {fade_out: 0s}\nsteps:\n  - pause: 5s\n")
+    assert t.length == 5 * RATE
+    assert t.master == ((0, 1.0), (5 * RATE - 400, 1.0), (5 * RATE, 0.0))  # 50 ms
+    t = timeline("title: t\nnarration: {gap: 0s}\nend: {fade_out: 0s}\nsteps:\n  - say: Done.\n")
+    assert t.fade_start == SPEECH_FRAMES and t.length == SPEECH_FRAMES + 400
+
+
+def test_lines_near_bells_lists_words_that_start_on_a_strike() -> None:
+    text = """title: t
+narration: {gap: 0s}
+steps:
+  - bell: bowl
+  - say: Too soon.
+  - bell: soft
+  - pause: 1.4s
+  - say: Still too soon.
+  - bell: soft
+  - pause: 1.6s
+  - say: Late enough.
+  - timer: 20s
+    say: The {side} side.
+    sides: [left, right]
+"""
+    t = timeline(text)
+    found = [(line.text, bell.start) for line, bell in lines_near_bells(t)]
+    assert found == [("Too soon.", 0), ("Still too soon.", SPEECH_FRAMES)]
+    # the switch-sides bell sounds on its own: the words follow SWITCH_PAUSE later
+    assert len(lines_near_bells(t, 2.0)) == 3 and len(lines_near_bells(t, 2.01)) == 4

@@ -30,7 +30,7 @@ class _Partial:
 class _BellSpec:
     fundamental: float  # Hz
     seconds: float  # whole length, release included
-    peak: float  # linear peak of the finished sound
+    peak: float  # linear peak of the finished sound (sets the loudness: see make_bell)
     attack: float  # seconds: a soft mallet, not a click
     release: float  # seconds of raised-cosine fade at the end, down to exact zero
     partials: tuple[_Partial, ...]
@@ -42,7 +42,7 @@ BELLS: dict[str, _BellSpec] = {
     "bowl": _BellSpec(
         fundamental=196.0,
         seconds=10.0,
-        peak=0.5,
+        peak=0.19,
         attack=0.005,
         release=2.5,
         partials=(
@@ -56,7 +56,7 @@ BELLS: dict[str, _BellSpec] = {
     "chime": _BellSpec(
         fundamental=784.0,
         seconds=4.5,
-        peak=0.5,
+        peak=0.144,
         attack=0.003,
         release=1.0,
         partials=(
@@ -70,7 +70,7 @@ BELLS: dict[str, _BellSpec] = {
     "soft": _BellSpec(
         fundamental=523.3,
         seconds=2.5,
-        peak=0.25,
+        peak=0.09,
         attack=0.01,
         release=0.6,
         partials=(
@@ -85,8 +85,11 @@ BELLS: dict[str, _BellSpec] = {
 def make_bell(name: str, rate: int) -> np.ndarray:
     """Mono float32 samples of bell ``name`` at ``rate`` Hz, peak at its spec level.
 
-    ``bowl`` and ``chime`` peak at 0.5 (-6 dBFS), ``soft`` at 0.25 (-12 dBFS), like the
-    breathing tones: it marks time without startling.
+    The peaks are set by loudness, not by peak: ``bowl`` and ``chime`` reach
+    -25.5 LUFS momentary (400 ms) at their strike, 5.5 LU under the voice
+    (loudness.VOICE_LUFS), and ``soft`` -27.5 LUFS: it marks time without
+    startling. The chime's peak is lower than the bowl's because its partials
+    sit where the ear (and K-weighting) is more sensitive.
     Partials at or above 90 % of Nyquist are left out, so low rates never alias.
     Raises ``ValueError`` for an unknown name (the loader checks names first).
     """

@@ -31,13 +31,16 @@ import soxr
 
 from relaxplayer import cache
 from relaxplayer.errors import AssetError
+from relaxplayer.sounds import loudness
 from relaxplayer.sounds.base import LoopSource, Source
 from relaxplayer.sounds.tones import ramp
 
 FFMPEG_SUFFIXES = (".m4a", ".aac", ".mp4", ".m4b", ".3gp", ".wma", ".opus")
-SPEECH_RMS_DB = -20.0  # loudness target for narration and clips: RMS of the voiced parts, dBFS
-PEAK_LIMIT = 0.89  # -1 dBFS: normalisation never pushes a peak past this
-GATE_DB = 35.0  # windows this far below the loudest count as pauses, not speech
+SPEECH_RMS_DB = (
+    loudness.VOICE_LUFS
+)  # narration and clips: integrated loudness (LUFS), see loudness.py
+PEAK_LIMIT = 0.89  # -1 dBFS: ambience files are never pushed past this
+GATE_DB = 35.0  # active_rms: windows this far below the loudest count as pauses, not speech
 LOOP_IN_MEMORY_SECONDS = 60.0
 LOOP_CROSSFADE = 2.0  # seconds of equal-power crossfade where an ambience file loops
 AMBIENCE_RMS_DB = -20.0  # user ambience files, like the built-in ones, before the session's volume
@@ -429,7 +432,11 @@ def resample(data: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 
 def active_rms(data: np.ndarray, rate: int) -> float:
-    """RMS over the voiced parts: 50 ms windows within ``GATE_DB`` of the loudest one."""
+    """RMS over the voiced parts: 50 ms windows within ``GATE_DB`` of the loudest one.
+
+    A plain level figure for tests and diagnostics; levelling uses BS.1770
+    loudness (``loudness_gain``).
+    """
     mono = data.mean(axis=1) if data.ndim == 2 else data
     win = max(int(0.05 * rate), 1)
     n = mono.shape[0] // win
@@ -442,22 +449,26 @@ def active_rms(data: np.ndarray, rate: int) -> float:
 
 
 def loudness_gain(data: np.ndarray, rate: int) -> float:
-    """Linear gain that brings narration or a clip to the speech level (1.0 for silence).
+    """Linear gain that brings narration or a clip to ``loudness.VOICE_LUFS`` (1.0 for silence).
 
-    The one place that decides how loud a voice line or a recording plays;
-    streamed clips call it on an analysed excerpt, in-memory ones on the whole.
+    The one place that decides how loud a voice line or a recording plays:
+    BS.1770 integrated loudness, mono (channels averaged, as the mixer plays
+    a clip). No peak cap: a gain cut for one loud consonant would leave the
+    whole line quiet. Peaks are the limiters' job (``normalize_loudness`` on a
+    whole clip, the master limiter on anything streamed).
     """
-    rms = active_rms(data, rate)
-    peak = float(np.max(np.abs(data))) if data.size else 0.0
-    if rms <= 1e-6 or peak <= 0:
-        return 1.0
-    return min(10 ** (SPEECH_RMS_DB / 20) / rms, PEAK_LIMIT / peak)
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    return loudness.line_gain(mono, rate)
 
 
 def normalize_loudness(data: np.ndarray, rate: int) -> np.ndarray:
-    """``data`` scaled by ``loudness_gain``: speech level, never a peak past -1 dBFS."""
-    gain = loudness_gain(data, rate)
-    return data if gain == 1.0 else data * np.float32(gain)
+    """``data`` at the voice loudness, its true peak held at ``loudness.LINE_CEILING_DBTP``.
+
+    The peaks are held by a gentle look-ahead limiter on the clip itself
+    (``loudness.limit_peaks``), so short and long lines, quiet and punchy
+    recordings all come out equally loud.
+    """
+    return loudness.level_line(data, rate)
 
 
 def open_loop(path: Path, rate: int) -> Source:

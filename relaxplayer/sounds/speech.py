@@ -33,11 +33,15 @@ from relaxplayer.sounds.text import same_language
 from relaxplayer.sounds.tones import ramp
 from relaxplayer.sounds.wavcache import read_wav, wav_bytes, wav_info
 
-FORMAT_VERSION = 3  # bump when synthesis, text rules or normalisation change the sound
-SENTENCE_PAUSE = 0.35  # seconds of silence between sentences
+FORMAT_VERSION = 5  # bump when synthesis, text rules or normalisation change the sound
+# Relaxation is read slowly (about 100-140 words a minute): Piper's voices are
+# trained at a brisk reading pace, so their length scale is stretched, and
+# sentences get a breath of silence between them. docs/listening.md has the figures.
+SENTENCE_PAUSE = 0.9  # seconds of silence between sentences
+PIPER_LENGTH_SCALE = 1.5  # times the voice's own length scale, at speed 1.0
 EDGE = 0.03  # seconds kept before the first and after the last voiced sample of a sentence
-WORDS_PER_SECOND = {"piper": 3.8, "espeak": 3.5}  # measured at speed 1.0 (trimmed), for estimates
-ESPEAK_WPM = 160  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
+WORDS_PER_SECOND = {"piper": 2.5, "espeak": 3.1}  # measured at speed 1.0 (trimmed), for estimates
+ESPEAK_WPM = 130  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
 
 
@@ -278,7 +282,7 @@ class Narrator:
                 except Exception as exc:  # onnxruntime raises its own types
                     raise AssetError(f"{self.model}: cannot load the Piper voice: {exc}") from None
             voice = self._piper
-            base = voice.config.length_scale or 1.0
+            base = (voice.config.length_scale or 1.0) * PIPER_LENGTH_SCALE
             config = SynthesisConfig(length_scale=base / self.voice.speed)
             chunks = []
             for part in parts:

@@ -14,8 +14,12 @@ EXHALE = (293.7, 196.0)
 HOLD_FREQ = 246.9  # Hz, B3, between the two
 GLIDE_MAX = 6.0  # seconds: longer phases get a glide that ends early and rests
 PHASE_SHARE = 0.9  # a glide fills at most this share of its phase, so it ends inside it
-CUE_LEVEL = 0.25  # peak, -12 dBFS
-HOLD_LEVEL = 0.15  # peak of the hold tone: a marker, quieter than the glides
+# Levels: a cue guides the breath under the voice, never over it. A glide of
+# peak 0.25 measures -16.0 LUFS momentary (K-weighting is flat below 1 kHz),
+# so these peaks put the glides at -29.5 LUFS, 9.5 LU under the voice
+# (loudness.VOICE_LUFS, -20), and the hold marker 6 LU lower still.
+CUE_LEVEL = 0.053  # peak, -25.5 dBFS
+HOLD_LEVEL = 0.032  # peak of the hold tone: a marker, quieter than the glides
 HOLD_SECONDS = 0.4
 GLIDE_ATTACK = 0.15  # seconds
 GLIDE_RELEASE = 0.4  # seconds
@@ -47,7 +51,7 @@ def ramp(data: np.ndarray, rate: int, attack_s: float, release_s: float) -> np.n
 
 
 def tone(freq: float, seconds: float, rate: int, level: float = CUE_LEVEL) -> np.ndarray:
-    """A plain sine of ``freq`` Hz, ``seconds`` long, peak ``level`` (linear).
+    """A plain sine of ``freq`` Hz, ``seconds`` long, peak ``level`` (linear; -0.7 dB is its LUFS).
 
     It is the soft chime that stands in for narration when no voice engine
     exists, and the breathing "hold" marker: 20 ms attack, and a release over

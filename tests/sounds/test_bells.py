@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from relaxplayer.model import BELLS
-from relaxplayer.sounds import bells
-from tests.conftest import db, rms
+from relaxplayer.sounds import bells, loudness
 
 RATE = 16000
 RING = {"bowl": (8.0, 10.0), "chime": (4.0, 5.0), "soft": (2.0, 3.0)}  # seconds, min..max
@@ -74,9 +73,18 @@ def test_bowl_rings_longest_and_soft_is_quietest() -> None:
         return float(np.argmax(env < env.max() - 20)) * 0.05
 
     assert ring_time("bowl") > 1.5 * ring_time("chime") > 1.5 * ring_time("soft")
-    first_second = {n: db(rms(v[:RATE])) for n, v in x.items()}
-    assert first_second["soft"] < first_second["bowl"] - 3
-    assert first_second["soft"] < first_second["chime"] - 3
+    strike = {n: float(loudness.momentary(v, RATE).max()) for n, v in x.items()}
+    assert strike["soft"] < strike["bowl"] - 1.5
+    assert strike["soft"] < strike["chime"] - 1.5
+
+
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_every_bell_strikes_well_under_the_voice(rate: int) -> None:
+    """Momentary (400 ms) loudness at the strike: at least BELLS_UNDER_VOICE under the voice."""
+    for name in BELLS:
+        strike = float(loudness.momentary(bells.make_bell(name, rate), rate).max())
+        assert strike <= loudness.VOICE_LUFS - loudness.BELLS_UNDER_VOICE - 1.0, (name, strike)
+        assert strike >= loudness.VOICE_LUFS - 9.0, (name, strike)  # still clearly heard
 
 
 def test_bowl_partials_are_inharmonic_and_beat() -> None:
