@@ -945,40 +945,6 @@ def _web_address(listen: str | None, config: Any, no_web: bool) -> str | None:
     return listen or config.listen
 
 
-def _start_remotes(
-    service: Any, mpd_address: str | None, web_address: str | None, history: Any
-) -> list[Any]:
-    """The remotes ``serve`` runs beside the service; each has ``close()``.
-
-    An MPD address that cannot be used stops ``serve`` (it was asked for); the
-    phone page is on by default, so its problems are logged and ``serve`` goes on.
-    """
-    started: list[Any] = []
-    try:
-        if mpd_address:
-            from relaxplayer.remotes import mpd
-
-            started.append(mpd.start(service, mpd_address, log=_log, say=_log))
-        if web_address:
-            try:
-                from relaxplayer.remotes import web
-            except ImportError as exc:
-                _log(
-                    f"phone page off: it needs starlette and uvicorn ({exc.name} is missing); "
-                    "pip install 'relaxplayer[web]', or pass --no-web"
-                )
-            else:
-                try:
-                    started.append(web.start(service, web_address, _log, _log, history))
-                except RelaxError as exc:
-                    _log(f"phone page off: {exc}")
-    except BaseException:
-        for remote in reversed(started):
-            remote.close()
-        raise
-    return started
-
-
 def _log(line: str) -> None:
     """One plain line for journald (which adds the time)."""
     click.echo(line, err=True)
@@ -1043,15 +1009,9 @@ def serve(
     button press (play the default session, or pause/resume); SIGUSR2 skips
     to the next step. See docs/serve.md for the config and the systemd unit.
     """
-    import signal
-    import threading
-
-    from relaxplayer.commands import SIGNAL_FADE
-    from relaxplayer.controls.gpio import open_button
-    from relaxplayer.history import History
+    from relaxplayer.box import BoxOptions, run_box
     from relaxplayer.service.config import default_path as default_config
     from relaxplayer.service.config import load_config
-    from relaxplayer.service.core import Service
 
     config = load_config(config_path)
     where = config.source or f"{default_config()} (not there: defaults)"
@@ -1062,64 +1022,11 @@ def serve(
             + (f"on pin {config.button.pin}" if config.button else "off")
         )
         return
-    history = History(warn=_log) if config.history and not no_history else None
-    factory = _box_factory(output_spec or config.output, device or config.device, rate)
-    service = Service(factory, config, history=history, log=_log)
-    wake = threading.Event()
-    asked: list[str] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        asked.append(signal.Signals(signum).name)
-        wake.set()
-
-    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
-    button = None
-    if config.button is not None:
-        b = config.button
-        button = open_button(
-            service, b.pin, hold=b.hold, pull_up=b.pull_up, bounce=b.bounce, warn=_log
-        )
-    _log(
-        f"relaxplayer {__version__} serving; config {where}; "
-        f"{len(config.schedules)} schedule(s); history {'on' if history else 'off'}"
+    options = BoxOptions(
+        config_path=config_path,
+        make_playback=_box_factory(output_spec or config.output, device or config.device, rate),
+        history=not no_history,
+        mpd=mpd_address or config.mpd,
+        web=_web_address(listen, config, no_web),
     )
-    remotes: list[Any] = []
-    try:
-        remotes = _start_remotes(
-            service, mpd_address or config.mpd, _web_address(listen, config, no_web), history
-        )
-        while True:
-            service.tick()
-            wake.wait(1.0)
-            wake.clear()
-            while asked:
-                name = asked.pop(0)
-                if name in ("SIGTERM", "SIGINT"):
-                    _log(f"{name}: fading out and stopping")
-                    service.close(fade=SIGNAL_FADE)
-                    return
-                if name == "SIGHUP":
-                    try:
-                        config = load_config(config_path)
-                    except RelaxError as exc:
-                        _log(f"config not reloaded, keeping the old one:\n{exc}")
-                        continue
-                    service.reload(config)
-                    _log(f"config reloaded: {len(config.schedules)} schedule(s)")
-                elif name == "SIGUSR1":
-                    if service.idle:
-                        service.play_default()
-                    else:
-                        service.toggle_pause()
-                elif name == "SIGUSR2":
-                    service.next_step()
-    finally:
-        for remote in reversed(remotes):
-            remote.close()
-        if button is not None:
-            button.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if history is not None:
-            history.close()
+    run_box(config, options, _log)

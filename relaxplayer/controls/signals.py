@@ -23,7 +23,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -34,18 +34,15 @@ HANDLED = (*STOPS, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class SignalDispatcher:
-    """Reads signal numbers from a socket and turns them into commands, on its own thread.
+    """Reads signal numbers from a socket and hands each to ``deliver``, on its own thread.
 
-    ``interrupted`` becomes true at the second SIGINT; ``errors`` keeps what a
-    command raised (the dispatcher never dies of it).
+    ``errors`` keeps what ``deliver`` raised (the dispatcher never dies of it).
     """
 
-    def __init__(self, target: Commands, reader: socket.socket) -> None:
-        self.target = target
-        self.interrupted = False
+    def __init__(self, deliver: Callable[[int], None], reader: socket.socket) -> None:
+        self.deliver = deliver
         self.errors: list[Exception] = []
         self._reader = reader
-        self._interrupts = 0
         self._thread = threading.Thread(target=self._loop, name="signals", daemon=True)
 
     def start(self) -> None:
@@ -63,25 +60,37 @@ class SignalDispatcher:
             if not data:
                 return
             for signum in data:
-                self.deliver(signum)
+                try:
+                    self.deliver(signum)
+                except Exception as exc:  # a command's bug must not stop the next signal
+                    self.errors.append(exc)
+
+
+class PlaySignals:
+    """What each signal means to a playback: stop with a fade, toggle pause, next step.
+
+    ``interrupted`` becomes true at the second SIGINT (which stops at once).
+    """
+
+    def __init__(self, target: Commands) -> None:
+        self.target = target
+        self.interrupted = False
+        self._interrupts = 0
 
     def deliver(self, signum: int) -> None:
         """One signal, as a command (also callable directly, e.g. by a test)."""
-        try:
-            if signum == signal.SIGINT:
-                self._interrupts += 1
-                if self._interrupts > 1:
-                    self.interrupted = True
-                    self.target.quit(fade=0.0)
-                    return
-            if signum in STOPS:
-                self.target.quit(fade=SIGNAL_FADE)
-            elif signum == signal.SIGUSR1:
-                self.target.toggle_pause()
-            elif signum == signal.SIGUSR2:
-                self.target.next_step()
-        except Exception as exc:  # a command's bug must not stop the next signal's delivery
-            self.errors.append(exc)
+        if signum == signal.SIGINT:
+            self._interrupts += 1
+            if self._interrupts > 1:
+                self.interrupted = True
+                self.target.quit(fade=0.0)
+                return
+        if signum in STOPS:
+            self.target.quit(fade=SIGNAL_FADE)
+        elif signum == signal.SIGUSR1:
+            self.target.toggle_pause()
+        elif signum == signal.SIGUSR2:
+            self.target.next_step()
 
 
 def _record_only(signum: int, frame: FrameType | None) -> None:
@@ -89,13 +98,12 @@ def _record_only(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
-    """Signals become ``target``'s commands for the duration; then the previous handlers return.
+def dispatched_signals(deliver: Callable[[int], None]) -> Iterator[SignalDispatcher]:
+    """The ``HANDLED`` signals go to ``deliver(signum)`` on a dispatcher thread, in order.
 
-    ``target`` is anything implementing ``relaxplayer.commands.Commands`` (a
-    Player, a Playback). Must be entered on the main thread (Python's rule for
-    signal handlers). If a second SIGINT came, ``KeyboardInterrupt`` is raised
-    on leaving, from ordinary code, so the cli exits 130.
+    Must be entered on the main thread (Python's rule for signal handlers);
+    on leaving, the previous handlers and wakeup fd come back and what is
+    still queued is delivered first.
     """
     reader, writer = socket.socketpair()
     writer.setblocking(False)  # set_wakeup_fd's rule: a full buffer drops a byte, never blocks
@@ -105,7 +113,7 @@ def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
         reader.close()
         writer.close()
         raise
-    dispatcher = SignalDispatcher(target, reader)
+    dispatcher = SignalDispatcher(deliver, reader)
     dispatcher.start()
     previous = {sig: signal.signal(sig, _record_only) for sig in HANDLED}
     try:
@@ -117,5 +125,18 @@ def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
         writer.close()  # the dispatcher delivers what is left, then reads the end of the stream
         dispatcher.join(timeout=1.0)
         reader.close()
-    if dispatcher.interrupted:
+
+
+@contextmanager
+def signal_controls(target: Commands) -> Iterator[SignalDispatcher]:
+    """Signals become ``target``'s commands for the duration; then the previous handlers return.
+
+    ``target`` is anything implementing ``relaxplayer.commands.Commands`` (a
+    Player, a Playback). If a second SIGINT came, ``KeyboardInterrupt`` is
+    raised on leaving, from ordinary code, so the cli exits 130.
+    """
+    meaning = PlaySignals(target)
+    with dispatched_signals(meaning.deliver) as dispatcher:
+        yield dispatcher
+    if meaning.interrupted:
         raise KeyboardInterrupt
