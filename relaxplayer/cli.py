@@ -258,10 +258,16 @@ def _print_timeline(session: Session, timeline: Timeline, estimated: bool) -> No
         start = units.format_time(span.start / rate)
         length = f"{span.length / rate:.1f}s" if span.length else ""
         click.echo(f"  {start:>8} {length:>8}  {span.kind:<8} {span.label}")
-    if timeline.length > timeline.steps_end:
-        linger = (timeline.length - timeline.steps_end) / rate
+    fade_start = timeline.fade_start
+    if fade_start > timeline.steps_end:
+        linger = (fade_start - timeline.steps_end) / rate
         click.echo(
-            f"  {units.format_time(timeline.steps_end / rate):>8} {linger:7.1f}s  linger   background fades out"
+            f"  {units.format_time(timeline.steps_end / rate):>8} {linger:7.1f}s  linger   background plays on"
+        )
+    if timeline.length > fade_start:
+        fade = (timeline.length - fade_start) / rate
+        click.echo(
+            f"  {units.format_time(fade_start / rate):>8} {fade:7.1f}s  fade     after the last words"
         )
     click.echo(f"\ntotal {mark}{units.format_time(timeline.seconds)}")
 
@@ -272,6 +278,7 @@ def _timeline_json(session: Session, timeline: Timeline, estimated: bool) -> dic
         "title": session.title,
         "seconds": timeline.length / rate,
         "steps_seconds": timeline.steps_end / rate,
+        "fade_start": timeline.fade_start / rate,
         "estimated": estimated,
         "steps": [
             {
