@@ -42,8 +42,7 @@ EDGE = 0.03  # seconds kept before the first and after the last voiced sample of
 WORDS_PER_SECOND = {"piper": 3.8, "espeak": 3.5}  # measured at speed 1.0 (trimmed), for estimates
 ESPEAK_WPM = 160  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
-# onnxruntime on a small board: one compute thread (a Pi's cores are for the audio) and no
-# memory arena (the arena keeps the peak of every line's tensors for the life of the process).
+# onnxruntime on a small board: one compute thread, so a Pi's other cores stay with the audio.
 PIPER_THREADS = 1
 
 
@@ -303,9 +302,12 @@ class Narrator:
     def _load_piper(self) -> Any:
         """The Piper voice on an onnxruntime session sized for a small board.
 
-        ``PiperVoice.load`` takes no session options (its default uses every core
-        and a growing memory arena), so the session is built here. Measured with
-        the bundled voice: peak RSS 300 -> 170 MB (see docs/narration.md).
+        ``PiperVoice.load`` takes no session options (its default spins a thread
+        per core), so the session is built here: one thread, no spinning, no
+        memory-pattern planning (every line has its own tensor sizes). The CPU
+        arena stays on: without it glibc's heap fragments and the peak grows
+        (bundled voice, the default session: 236-254 MB with it, 312-329 MB
+        without; see docs/narration.md).
         """
         import onnxruntime
         from piper import PiperVoice
@@ -315,10 +317,9 @@ class Narrator:
         options.intra_op_num_threads = PIPER_THREADS
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False  # lines differ in length: a memory plan never fits
-        options.log_severity_level = 3  # errors only; warnings reach us as exceptions anyway
+        options.enable_mem_pattern = False
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only; failures reach us as exceptions anyway
         config = json.loads(Path(f"{self.model}.json").read_text(encoding="utf-8"))
         session = onnxruntime.InferenceSession(
             str(self.model), sess_options=options, providers=["CPUExecutionProvider"]
