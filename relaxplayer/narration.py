@@ -129,7 +129,7 @@ class NarrationWorker:
                 if cancelled():
                     return None
                 if deadline is not None and time.monotonic() >= deadline:
-                    return Result(text, f"the voice took longer than {timeout:.0f} s")
+                    return Result(text, f"the voice took longer than {timeout:g} s")
                 self._cond.wait(POLL)
             return self._results[text]
 
@@ -192,14 +192,18 @@ class NarrationWorker:
     def _start(self) -> _Process:
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
-        popen = subprocess.Popen(
-            self.command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            start_new_session=True,  # a terminal's Ctrl-C goes to the player, which closes us
-            env=env,
-        )
+        try:
+            popen = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,  # a terminal's Ctrl-C goes to the player, which closes us
+                env=env,
+            )
+        except OSError:
+            stderr.close()
+            raise
         self.pids.append(popen.pid)
         self.started += 1
         process = _Process(popen, stderr)
@@ -242,7 +246,7 @@ class NarrationWorker:
                     return process
             if time.monotonic() > deadline:
                 process.kill()
-                self._finish(Result(text, f"the voice took longer than {self.line_seconds:.0f} s"))
+                self._finish(Result(text, f"the voice took longer than {self.line_seconds:g} s"))
                 return None
 
     def _crashed(self, process: _Process, text: str) -> None:
