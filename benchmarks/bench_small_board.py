@@ -20,6 +20,7 @@ cgroups cannot be written (not root, cgroup v2 only) it says so and skips.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -55,10 +56,8 @@ def stop_virtual_card(folder: Path) -> None:
     """Stop what test-audio.sh started for this benchmark (its PulseAudio and keep-alive)."""
     keepalive = folder / "keepalive.pid"
     if keepalive.is_file():
-        try:
+        with contextlib.suppress(OSError, ValueError):
             os.kill(int(keepalive.read_text()), 15)
-        except (OSError, ValueError):
-            pass
     env = dict(os.environ, XDG_RUNTIME_DIR=str(folder / "run"))
     subprocess.run(["pulseaudio", "-k"], env=env, capture_output=True, check=False)
 
