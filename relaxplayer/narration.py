@@ -43,10 +43,17 @@ CLOSE_GRACE = 0.5  # seconds an idle worker gets to leave on its own before it i
 
 @dataclass(frozen=True)
 class Result:
-    """One line's outcome: ``error`` is None when the clip is in the cache."""
+    """One line's outcome: ``error`` is None when the clip is in the cache.
+
+    ``kind`` is ``"background"`` for a built-in ambience loop (``text`` is its name).
+    """
 
     text: str
     error: str | None = None
+    kind: str = "text"
+
+
+Job = tuple[str, str, int]  # (kind, text or ambience name, rate for a background)
 
 
 Listener = Callable[[Result], None]
@@ -81,9 +88,9 @@ class NarrationWorker:
         self.peak_rss_kb: int | None = None  # the largest VmHWM a worker reported
         self.started = 0
         self._cond = threading.Condition()
-        self._queue: deque[str] = deque()
-        self._asked: set[str] = set()
-        self._results: dict[str, Result] = {}
+        self._queue: deque[Job] = deque()
+        self._asked: set[Job] = set()
+        self._results: dict[Job, Result] = {}
         self._closing = False
         self._broken: str | None = None  # the worker crashed: every later line fails with this
         self._thread: threading.Thread | None = None
@@ -92,8 +99,19 @@ class NarrationWorker:
 
     def request(self, texts: Iterable[str], first: bool = False) -> None:
         """Queue lines in the order given (with ``first``, ahead of those already queued)."""
+        self._request([("text", t, 0) for t in texts], first)
+
+    def request_background(self, name: str, rate: int) -> None:
+        """Have the built-in ambience loop ``name`` at ``rate`` made into the cache.
+
+        Making one costs the player ~100 MB and seconds of CPU on a first run;
+        the worker does it instead, and a loop already cached costs it a read.
+        """
+        self._request([("background", name, rate)], first=False)
+
+    def _request(self, jobs: list[Job], first: bool) -> None:
         with self._cond:
-            new = [t for t in dict.fromkeys(texts) if t not in self._asked]
+            new = [t for t in dict.fromkeys(jobs) if t not in self._asked]
             if not new:
                 return
             self._asked.update(new)
@@ -108,7 +126,7 @@ class NarrationWorker:
 
     def result(self, text: str) -> Result | None:
         with self._cond:
-            return self._results.get(text)
+            return self._results.get(("text", text, 0))
 
     def wait_for(
         self,
@@ -122,16 +140,27 @@ class NarrationWorker:
         a signal handler may be what sets it). A line never asked for is asked for
         now. ``timeout`` (seconds) turns a wait that long into a failure.
         """
-        self.request([text])
+        return self._wait(("text", text, 0), cancelled, timeout)
+
+    def wait_for_background(
+        self, name: str, rate: int, cancelled: Callable[[], bool] = lambda: False
+    ) -> Result | None:
+        """``wait_for`` for a loop asked for with ``request_background``."""
+        return self._wait(("background", name, rate), cancelled, None)
+
+    def _wait(
+        self, job: Job, cancelled: Callable[[], bool], timeout: float | None
+    ) -> Result | None:
+        self._request([job], first=False)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while text not in self._results:
+            while job not in self._results:
                 if cancelled():
                     return None
                 if deadline is not None and time.monotonic() >= deadline:
-                    return Result(text, f"the voice took longer than {timeout:g} s")
+                    return _result(job, f"the voice took longer than {timeout:g} s")
                 self._cond.wait(POLL)
-            return self._results[text]
+            return self._results[job]
 
     def close(self) -> None:
         """End the worker now (the line in hand is abandoned); returns within about 2 s."""
@@ -150,7 +179,7 @@ class NarrationWorker:
 
     # --- the client thread ------------------------------------------------------------
 
-    def _next(self) -> str | None:
+    def _next(self) -> Job | None:
         """The next line to make, waiting while there is none; None when closing."""
         with self._cond:
             while not self._queue and not self._closing:
@@ -160,18 +189,18 @@ class NarrationWorker:
     def _run(self) -> None:
         process: _Process | None = None
         try:
-            while (text := self._next()) is not None:
+            while (job := self._next()) is not None:
                 if self._broken is not None:
-                    self._finish(Result(text, self._broken))
+                    self._finish(job, self._broken)
                     continue
                 if process is None:
                     try:
                         process = self._start()
                     except OSError as exc:
                         self._broken = f"cannot start the narration worker: {exc}"
-                        self._finish(Result(text, self._broken))
+                        self._finish(job, self._broken)
                         continue
-                process = self._make(process, text)
+                process = self._make(process, job)
                 with self._cond:  # nothing more to do: let the worker go
                     idle = not self._queue
                 if idle and process is not None:
@@ -184,8 +213,8 @@ class NarrationWorker:
                 left = list(self._queue) + [t for t in self._asked if t not in self._results]
                 self._queue.clear()
                 closing = self._closing
-            for text in dict.fromkeys(left):  # a bug above must not leave the player waiting
-                self._finish(Result(text, "narration stopped"), notify=not closing)
+            for job in dict.fromkeys(left):  # a bug above must not leave the player waiting
+                self._finish(job, "narration stopped", notify=not closing)
             with self._cond:
                 self._thread = None
 
@@ -220,10 +249,12 @@ class NarrationWorker:
         )
         return process
 
-    def _make(self, process: _Process, text: str) -> _Process | None:
-        """Have ``text`` made; returns the process to use next (None: start a new one)."""
-        if not process.send({"text": text}):
-            self._crashed(process, text)
+    def _make(self, process: _Process, job: Job) -> _Process | None:
+        """Have ``job`` made; returns the process to use next (None: start a new one)."""
+        kind, name, rate = job
+        request = {"text": name} if kind == "text" else {"ambience": name, "rate": rate}
+        if not process.send(request):
+            self._crashed(process, job)
             return None
         deadline = time.monotonic() + self.line_seconds
         while True:
@@ -231,30 +262,30 @@ class NarrationWorker:
                 closing = self._closing
             if closing:  # the line in hand is abandoned: no grace for a busy worker
                 process.kill()
-                self._finish(Result(text, "narration stopped"), notify=False)
+                self._finish(job, "narration stopped", notify=False)
                 return None
             message = process.receive(POLL)
             if message is _EOF:
-                self._crashed(process, text)
+                self._crashed(process, job)
                 return None
             if isinstance(message, dict):
                 if "peak_rss_kb" in message:
                     self._note_rss(message)
-                elif message.get("text") == text:
+                elif all(message.get(k) == v for k, v in request.items()):
                     error = None if message.get("ok") else str(message.get("error") or "failed")
-                    self._finish(Result(text, error))
+                    self._finish(job, error)
                     return process
             if time.monotonic() > deadline:
                 process.kill()
-                self._finish(Result(text, f"the voice took longer than {self.line_seconds:g} s"))
+                self._finish(job, f"the voice took longer than {self.line_seconds:g} s")
                 return None
 
-    def _crashed(self, process: _Process, text: str) -> None:
+    def _crashed(self, process: _Process, job: Job) -> None:
         code = process.kill()
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         last = process.last_words
         self._broken = f"the narration worker stopped ({how})" + (f": {last}" if last else "")
-        self._finish(Result(text, self._broken))
+        self._finish(job, self._broken)
 
     def _end(self, process: _Process) -> None:
         """Close the worker's input; give an idle one a moment to leave, then make sure."""
@@ -273,14 +304,19 @@ class NarrationWorker:
         if isinstance(kb, int):
             self.peak_rss_kb = max(self.peak_rss_kb or 0, kb)
 
-    def _finish(self, result: Result, notify: bool = True) -> None:
+    def _finish(self, job: Job, error: str | None, notify: bool = True) -> None:
+        result = _result(job, error)
         with self._cond:
-            if result.text in self._results:
+            if job in self._results:
                 return
-            self._results[result.text] = result
+            self._results[job] = result
             self._cond.notify_all()
         if notify and self.on_result is not None:
             self.on_result(result)
+
+
+def _result(job: Job, error: str | None) -> Result:
+    return Result(job[1], error, job[0])
 
 
 class _EOFType:

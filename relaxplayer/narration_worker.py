@@ -10,6 +10,8 @@ Protocol, one JSON object per line (UTF-8), written by ``relaxplayer.narration``
 - stdin, first line: ``{"voice": {"engine", "model", "speed", "language"}, "cache": folder}``
 - stdin, then: ``{"text": "..."}``, one line to synthesize into the cache
 - stdout, per text: ``{"text": ..., "key": cache key, "ok": true}`` or ``{"text": ..., "error": message}``
+- stdin: ``{"ambience": name, "rate": Hz}``, a built-in background loop for the cache;
+  stdout: ``{"ambience": ..., "rate": ..., "ok": true}`` or ``{..., "error": message}``
 - stdout, at the end: ``{"done": true, "peak_rss_kb": N}`` (``VmHWM``, for ``-v`` and the benchmark)
 
 It exits when stdin is closed (after the line in hand), at the lowest CPU
@@ -66,6 +68,18 @@ def _narrator(config: dict[str, Any]) -> Any:
     return Narrator(voice, Path(config["cache"]) if config.get("cache") else None)
 
 
+def _background(name: str, rate: int) -> dict[str, Any]:
+    """Make (or find) the built-in ambience loop in the cache, where the player's bank reads it."""
+    from relaxplayer.mixer import SoundBank
+
+    answer: dict[str, Any] = {"ambience": name, "rate": rate}
+    try:
+        SoundBank(rate).background(name)
+    except Exception as exc:  # the player makes it itself then
+        return {**answer, "error": f"{type(exc).__name__}: {exc}"}
+    return {**answer, "ok": True}
+
+
 def serve(inp: IO[str], out: IO[str]) -> None:
     """Answer each text on ``inp`` until it is closed."""
     from relaxplayer.errors import RelaxError
@@ -81,7 +95,11 @@ def serve(inp: IO[str], out: IO[str]) -> None:
         setup_error = f"the narration worker got a bad request: {exc}"
     for line in inp:
         try:
-            text = str(json.loads(line)["text"])
+            request = json.loads(line)
+            if "ambience" in request:
+                _reply(out, _background(str(request["ambience"]), int(request["rate"])))
+                continue
+            text = str(request["text"])
         except (ValueError, KeyError, TypeError):
             continue
         if setup_error is not None:

@@ -250,12 +250,20 @@ class Playback:
         """The first line heard, then the player; None when a quit came first."""
         pending = self.pending
         if pending:
+            quitting = lambda: self._quit_fade is not None  # noqa: E731
             self.worker = self._make_worker(self._line_done)
+            plan = self.timeline.background
+            loop = plan.sound if plan is not None and isinstance(plan.sound, str) else None
+            if loop is not None:  # a first run: the worker makes the built-in loop too
+                self.worker.request_background(loop, self.rate)
             self.worker.request(pending)
-            first = self.worker.wait_for(pending[0], cancelled=lambda: self._quit_fade is not None)
-            if first is None:
+            first = self.worker.wait_for(pending[0], cancelled=quitting)
+            ready = loop is None or self.worker.wait_for_background(loop, self.rate, quitting)
+            if first is None or ready is None:
                 return None
             with self._lock:
+                if first.error is not None:  # _line_done does it too, maybe a moment later
+                    self.bank.give_up(first.text)
                 self.timeline = build_timeline(self.session, self.rate, self.bank.measure)
                 self.start = start_frame(self.timeline, self._start_at)
         if self._quit_fade is not None:
@@ -280,6 +288,8 @@ class Playback:
 
     def _line_done(self, result: Result) -> None:
         """A line was made (or failed): let a chime stand in for a failure, re-time the player."""
+        if result.kind != "text":
+            return  # a background loop the worker could not make: the bank makes it itself
         with self._lock:
             if result.error is not None:
                 self.bank.give_up(result.text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -143,3 +144,29 @@ def test_a_users_session_with_a_built_in_name_replaces_it_and_says_so(
     assert f"note: your {mine} is used instead of the built-in" in result.output
     listed = {r["name"]: r for r in json.loads(run("list", "--json").output)}
     assert listed["box-breathing"]["origin"] == "user" and "shadows" in listed["box-breathing"]
+
+
+@pytest.mark.skipif(speech.espeak_binary() is None, reason="espeak-ng not installed")
+def test_render_and_prepare_stay_all_or_nothing_when_a_line_cannot_be_spoken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_narration_worker import slow_espeak
+
+    monkeypatch.setenv(
+        "PATH", f"{slow_espeak(tmp_path / 'bin', 0)}{os.pathsep}{os.environ['PATH']}"
+    )
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path / "cache"))
+    script = tmp_path / "bad.yaml"
+    script.write_text(
+        "title: Bad\nvoice: {engine: espeak}\nsteps:\n  - say: Fine words.\n"
+        "  - say: Unspeakable words.\n  - say: More fine words.\n"
+    )
+    out = tmp_path / "out.wav"
+    rendered = run("render", str(script), "-o", str(out))
+    assert rendered.exit_code == 1
+    assert "error: cannot speak 'Unspeakable words.': espeak-ng cannot speak" in rendered.output
+    assert not out.exists()
+    prepared = run("prepare", str(script))
+    assert prepared.exit_code == 1 and "cannot speak 'Unspeakable words.'" in prepared.output
+    # the lines that could be spoken were made (and kept) all the same
+    assert len(list((tmp_path / "cache" / "speech").glob("*.wav"))) == 2
