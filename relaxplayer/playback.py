@@ -166,9 +166,8 @@ class Playback:
         self.player: Player | None = None
         self.lines_failed: list[Result] = []
         self._lock = threading.Lock()  # the bank and player hand-over; never taken by commands
-        self._quit_fade: float | None = (
-            None  # set by quit(): a plain store, safe in a signal handler
-        )
+        # Commands only store plain values (safe in a signal handler); _prepare reads them.
+        self._quit_fade: float | None = None
         self._paused = False
         self._volume_delta = 0.0
 
