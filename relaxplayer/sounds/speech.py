@@ -304,10 +304,12 @@ class Narrator:
 
         ``PiperVoice.load`` takes no session options (its default spins a thread
         per core), so the session is built here: one thread, no spinning, no
-        memory-pattern planning (every line has its own tensor sizes). The CPU
-        arena stays on: without it glibc's heap fragments and the peak grows
-        (bundled voice, the default session: 236-254 MB with it, 312-329 MB
-        without; see docs/narration.md).
+        memory-pattern planning (every line has its own tensor sizes) and no CPU
+        arena, which would keep the largest line's tensors for good. Without the
+        arena, tensors come from malloc: the narration worker runs with a fixed
+        mmap threshold so they go back to the system when freed (bundled voice,
+        the default session's 13 lines: peak 226-230 MB, against 258-273 MB with
+        piper's defaults and 351 MB with the arena off alone; docs/narration.md).
         """
         import onnxruntime
         from piper import PiperVoice
@@ -317,6 +319,7 @@ class Narrator:
         options.intra_op_num_threads = PIPER_THREADS
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only; failures reach us as exceptions anyway
