@@ -191,3 +191,20 @@ def test_a_voice_the_worker_cannot_set_up_fails_each_line_with_its_reason(
         result = worker.wait_for("Hello.", timeout=60)
     assert result is not None and result.error is not None
     assert "missing.onnx" in result.error
+
+
+def test_the_worker_makes_a_built_in_background_loop_where_the_player_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaxplayer.mixer import SoundBank
+
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path))
+    with NarrationWorker(ESPEAK, tmp_path) as worker:
+        worker.request_background("rain", 8000)
+        done = worker.wait_for_background("rain", 8000)
+    assert done == Result("rain", None, "background")
+    made = list((tmp_path / "ambience").glob("rain-8000-*.npy"))
+    assert len(made) == 1
+    stamp = made[0].stat().st_mtime_ns
+    SoundBank(8000).background("rain").read(0, 100)  # the player's bank: a cache hit
+    assert made[0].stat().st_mtime_ns == stamp
