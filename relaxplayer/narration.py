@@ -119,6 +119,10 @@ class NarrationWorker:
             if not new:
                 return
             self._asked.update(new)
+            if self._closing:  # closed: nothing will be made, and nobody may wait for it
+                self._results.update({job: _result(job, "narration stopped") for job in new})
+                self._cond.notify_all()
+                return
             if first:
                 self._queue.extendleft(reversed(new))
             else:

@@ -208,3 +208,10 @@ def test_the_worker_makes_a_built_in_background_loop_where_the_player_reads_it(
     stamp = made[0].stat().st_mtime_ns
     SoundBank(8000).background("rain").read(0, 100)  # the player's bank: a cache hit
     assert made[0].stat().st_mtime_ns == stamp
+
+
+def test_a_line_asked_for_after_close_fails_at_once(tmp_path: Path) -> None:
+    worker = fake(tmp_path)
+    worker.close()
+    assert worker.wait_for("late", timeout=5) == Result("late", "narration stopped")
+    assert worker.pids == []
