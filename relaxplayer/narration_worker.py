@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-NICE = 10  # at least this much nicer than the player: its audio thread wins every contention
+NICE = 19  # the lowest priority there is: the player (and its aplay) win every contention
 
 
 def lower_priority() -> None:
