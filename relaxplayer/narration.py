@@ -35,13 +35,8 @@ from relaxplayer.model import Voice
 LINE_SECONDS = (
     120.0  # one line, worker start and voice load included; a 500-word line is ~60 s on a Pi 4
 )
-POLL = (
-    0.05  # seconds between looks at a cancel flag or a stop request: a stop is felt within 100 ms
-)
-# glibc: every block of 128 KiB or more is its own mapping, returned to the system when freed.
-# Without this, glibc raises the threshold as big blocks are freed, onnxruntime's tensors
-# (no arena) then come from the heap and fragment it: peak 351 MB instead of 226-230 MB.
-MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+# Seconds between looks at a cancel flag or a stop request: a stop is felt within 100 ms.
+POLL = 0.05
 CLOSE_GRACE = 0.5  # seconds an idle worker gets to leave on its own before it is terminated
 
 
@@ -227,7 +222,7 @@ class NarrationWorker:
                 self._thread = None
 
     def _start(self) -> _Process:
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **MALLOC)
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         try:
             popen = subprocess.Popen(

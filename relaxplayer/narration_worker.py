@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-NICE = 19  # the lowest priority there is: the player (and its aplay) win every contention
+NICE = 10  # well below the player: its audio thread (and its aplay) win every contention
 
 
 def lower_priority() -> None:

@@ -304,12 +304,11 @@ class Narrator:
 
         ``PiperVoice.load`` takes no session options (its default spins a thread
         per core), so the session is built here: one thread, no spinning, no
-        memory-pattern planning (every line has its own tensor sizes) and no CPU
-        arena, which would keep the largest line's tensors for good. Without the
-        arena, tensors come from malloc: the narration worker runs with a fixed
-        mmap threshold so they go back to the system when freed (bundled voice,
-        the default session's 13 lines: peak 226-230 MB, against 258-273 MB with
-        piper's defaults and 351 MB with the arena off alone; docs/narration.md).
+        memory-pattern planning (every line has its own tensor sizes). The CPU
+        arena stays on: without it the worker's peak memory fell (273 -> 227 MB
+        with glibc's mmap threshold fixed), but tensors were mapped and unmapped
+        so often that, at 25 % of one core, the player underran 3-36 times per
+        run instead of 0-1 (docs/narration.md).
         """
         import onnxruntime
         from piper import PiperVoice
@@ -319,7 +318,6 @@ class Narrator:
         options.intra_op_num_threads = PIPER_THREADS
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only; failures reach us as exceptions anyway
