@@ -28,7 +28,6 @@ CHIME_NOTES = (660.0, 880.0)
 CHIME_SECONDS = 0.6
 AMBIENCE_VERSION = 1  # bump when ambience synthesis changes, so cached loops are made again
 SOUNDS_VERSION = 1  # the same for bells and breathing tones
-RECENT_LINES = 3  # decoded narration lines kept for re-timings (about 2 MB each at 44.1 kHz)
 
 
 class SoundBank:
@@ -50,7 +49,6 @@ class SoundBank:
         self._arrays: dict[tuple, np.ndarray] = {}
         self._lengths: dict[SoundRef, int] = {}
         self._failed: set[str] = set()  # texts the voice could not speak: a chime stands in
-        self._recent: dict[str, np.ndarray] = {}  # decoded lines, oldest first
         self.estimated = False
 
     def measure(self, ref: SoundRef) -> int:
@@ -103,8 +101,8 @@ class SoundBank:
     def source(self, ref: SoundRef) -> Source:
         """A fresh ``Source`` for one cue; speech and clips decode lazily."""
         if self._speaks(ref):
-            text = str(ref.name)
-            return LazySource(lambda: self._speech(text), self.measure(ref))
+            text, narrator = str(ref.name), self.narrator
+            return LazySource(lambda: narrator.load(text, self.rate), self.measure(ref))  # type: ignore[attr-defined]
         if ref.kind == "clip" or (ref.kind == "bell" and isinstance(ref.name, Path)):
             path = Path(ref.name)
             return LazySource(
@@ -112,22 +110,6 @@ class SoundBank:
                 self.measure(ref),
             )
         return ArraySource(self._array(ref))
-
-    def _speech(self, text: str) -> np.ndarray:
-        """A line decoded at the bank's rate; the last few are kept (read-only, shared).
-
-        A re-timing while a line is sounding (another line just synthesized)
-        makes the mixer open that line again, on the audio thread: from here
-        that costs nothing instead of a file read, a checksum and a resample.
-        """
-        data = self._recent.pop(text, None)
-        if data is None:
-            data = self.narrator.load(text, self.rate)  # type: ignore[attr-defined]
-            data.flags.writeable = False
-        self._recent[text] = data
-        while len(self._recent) > RECENT_LINES:
-            self._recent.pop(next(iter(self._recent)))
-        return data
 
     def background(self, sound: str | Path) -> Source:
         """The endless ambience bed."""
