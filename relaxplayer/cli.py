@@ -22,7 +22,7 @@ from relaxplayer.errors import ConfigError, RelaxError, SessionError
 from relaxplayer.lint import session_warnings
 from relaxplayer.loader import load_session, shorten
 from relaxplayer.mixer import Mixer, SoundBank
-from relaxplayer.model import VOICE_ENGINES, Session, Voice
+from relaxplayer.model import VOICE_ENGINES, Session
 from relaxplayer.timeline import Timeline, build_timeline
 
 DEFAULT_RATE = 44100
@@ -115,7 +115,7 @@ def spoken_lines(session: Session) -> int:
 
 def check_voice(session: Session, engine: str | None, require: bool) -> object | None:
     """``make_narrator``, but with ``require`` a session that needs a voice and has none fails."""
-    narrator = make_narrator(session, engine)
+    narrator = make_narrator(session, engine, synthesizes=False)
     if narrator is None and require and spoken_lines(session):
         off = engine == "none" or (engine is None and session.voice.engine == "none")
         raise ConfigError(
@@ -124,17 +124,15 @@ def check_voice(session: Session, engine: str | None, require: bool) -> object |
     return narrator
 
 
-def make_narrator(session: Session, engine: str | None) -> object | None:
-    """The session's narrator, or None when no voice engine is available."""
-    from relaxplayer.sounds.speech import Narrator
+def make_narrator(session: Session, engine: str | None, synthesizes: bool = True) -> object | None:
+    """The session's narrator, or None when no voice engine is available.
 
-    voice = session.voice
-    if engine is not None:
-        voice = Voice(engine=engine, model=voice.model, speed=voice.speed, language=voice.language)
-    if voice.engine == "none":
-        return None
-    narrator = Narrator(voice)
-    return narrator if narrator.engine != "none" else None
+    The commands pass ``synthesizes=False``: their lines are made by the
+    narration worker, never in this process.
+    """
+    from relaxplayer.playback import narrator_for
+
+    return narrator_for(session, engine, synthesizes=synthesizes)
 
 
 def plan(
@@ -144,9 +142,21 @@ def plan(
     synthesize: bool = True,
     require_voice: bool = False,
 ) -> tuple[Timeline, SoundBank]:
-    """Session -> timeline and the bank that will voice it."""
-    bank = SoundBank(rate, check_voice(session, engine, require_voice), synthesize=synthesize)
-    return build_timeline(session, rate, bank.measure), bank
+    """Session -> timeline and the bank that will voice it.
+
+    With ``synthesize`` every line not in the cache is made first, by the
+    narration worker (all or nothing: a line the voice cannot speak is an error).
+    """
+    narrator = check_voice(session, engine, require_voice)
+    bank = SoundBank(rate, narrator, synthesize=False)
+    timeline = build_timeline(session, rate, bank.measure)
+    if synthesize and narrator is not None:
+        from relaxplayer.playback import synthesize_all, unspoken
+
+        synthesize_all(narrator, unspoken(timeline, bank))
+        bank = SoundBank(rate, narrator, synthesize=False)
+        timeline = build_timeline(session, rate, bank.measure)
+    return timeline, bank
 
 
 @main.command()
@@ -394,30 +404,6 @@ def _progress(total: int, label: str) -> Any:
     return click.progressbar(length=total, label=label, file=sys.stderr, width=width)
 
 
-def _start_frame(timeline: Timeline, start_at: str | None) -> int:
-    """``--start-at``: a section title (case-insensitive), a time such as 5m, or a position
-    as ``show`` prints it (1:00, 1:02:03)."""
-    if not start_at:
-        return 0
-    sections = [s for s in timeline.steps if s.kind == "section"]
-    for span in sections:
-        if span.label.casefold() == start_at.casefold():
-            return span.start
-    try:
-        seconds = units.parse_position(start_at)
-    except ValueError:
-        names = ", ".join(repr(s.label) for s in sections) or "(this session has no sections)"
-        raise ConfigError(
-            f"--start-at {start_at!r} is neither a section nor a time (5m, 1:30, 1:02:03); "
-            f"sections: {names}"
-        ) from None
-    if seconds * timeline.rate >= timeline.length:
-        raise ConfigError(
-            f"--start-at {start_at} is past the end ({units.format_time(timeline.seconds)})"
-        )
-    return units.frames(seconds, timeline.rate)
-
-
 def _level_option(value: str) -> float:
     """``--volume``: a linear gain from 0 to 1; louder than full scale is refused, not clamped,
     since the player never amplifies."""
@@ -484,51 +470,44 @@ def play(
     from relaxplayer.controls.signals import signal_controls
     from relaxplayer.display import make_display
     from relaxplayer.outputs import open_output
-    from relaxplayer.player import PlaybackFailed, Player
+    from relaxplayer.playback import Playback
 
     gain = _level_option(volume)
     model = load(session)
-    timeline, bank = plan(model, rate, voice_engine, synthesize=False, require_voice=require_voice)
-    start = _start_frame(timeline, start_at)
-    pending = _unspoken(timeline, bank, start)
-    if pending:  # the first line heard now, the rest while playing
-        _speak(bank, pending.pop(0))
-        timeline = build_timeline(model, rate, bank.measure)
-        start = _start_frame(timeline, start_at)
-    mixer = Mixer(timeline, bank, channels=2)
-    mixer.seek(start)
-    player = Player(
-        mixer,
+    playback = Playback(
+        model,
         lambda: open_output(output_spec, rate, 2, device),
+        narrator=check_voice(model, voice_engine, require_voice),
+        rate=rate,
         volume=gain,
+        start_at=start_at,
         listeners=[make_display(sys.stdout, plain=plain, verbose=verbose)],
-        ready=bank.exact,
     )
-    _speak_ahead(player, model, bank, pending)
     if verbose:
-        player.listen(_startup_reporter(player))
+        playback.listen(_startup_reporter(playback))
     keyboard = Keyboard.available()
     if keyboard and not plain:
         click.echo(HELP, err=True)
     try:
-        with signal_controls(player):
+        with signal_controls(playback):  # type: ignore[arg-type]
             if keyboard:
-                with Keyboard(player):
-                    player.run()
+                with Keyboard(playback):  # type: ignore[arg-type]
+                    playback.run()
             else:
-                player.run()
-    except PlaybackFailed as exc:
-        _save_position(model, exc.position / rate)
-        raise
+                playback.run()
+    finally:
+        if verbose:
+            _narration_report(playback)
 
 
-def _startup_reporter(player: Any) -> Callable[[Any], None]:
+def _startup_reporter(playback: Any) -> Callable[[Any], None]:
     """With --verbose: say once how long it took from launch to the first block handed to the device."""
     from relaxplayer.events import Tick
 
     def report(event: Any) -> None:
         nonlocal done
-        if done or not isinstance(event, Tick) or player.first_pull_at is None:
+        player = playback.player
+        if done or not isinstance(event, Tick) or player is None or player.first_pull_at is None:
             return
         done = True
         age = process_age()
@@ -540,6 +519,38 @@ def _startup_reporter(player: Any) -> Callable[[Any], None]:
     return report
 
 
+def _narration_report(playback: Any) -> None:
+    """With --verbose: what the narration worker did, and both processes' peak memory."""
+    worker = playback.worker
+    mine = peak_rss_kb()
+    if mine is not None:
+        click.echo(f"player peak memory {mine / 1024:.0f} MB", err=True)
+    if worker is None:
+        return
+    rss = f", peak memory {worker.peak_rss_kb / 1024:.0f} MB" if worker.peak_rss_kb else ""
+    failed = (
+        f", {len(playback.lines_failed)} failed (a chime stood in)" if playback.lines_failed else ""
+    )
+    click.echo(
+        f"narration worker: started {worker.started}x (pid {', '.join(map(str, worker.pids))})"
+        f"{rss}{failed}",
+        err=True,
+    )
+    for result in playback.lines_failed[:3]:
+        click.echo(f"  {result.text[:50]!r}: {result.error}", err=True)
+
+
+def peak_rss_kb() -> int | None:
+    """This process's peak resident memory (``VmHWM``, kB; Linux /proc, None elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def process_age() -> float | None:
     """Seconds since this process was started (Linux /proc; None elsewhere)."""
     try:
@@ -548,49 +559,6 @@ def process_age() -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _unspoken(timeline: Timeline, bank: SoundBank, start: int = 0) -> list[str]:
-    """Texts not synthesized yet, in the order they will be heard from frame ``start``.
-
-    Lines before ``start`` (``--start-at``) come last: a skip back may need them.
-    """
-    cues = [c for c in timeline.cues if c.sound.kind == "speech" and not bank.ready(c.sound)]
-    ahead = [c for c in cues if c.end > start] + [c for c in cues if c.end <= start]
-    return list(dict.fromkeys(str(c.sound.name) for c in ahead))
-
-
-def _speak(bank: SoundBank, text: str) -> None:
-    """Synthesize one line; if the voice fails on it, a soft chime stands in (never a crash)."""
-    try:
-        bank.narrator.synthesize(text)  # type: ignore[union-attr]
-    except RelaxError:
-        bank.give_up(text)
-
-
-def _speak_ahead(player: Any, session: Session, bank: SoundBank, texts: list[str]) -> None:
-    """Synthesize the remaining lines in a background thread, re-timing the player after each.
-
-    The player waits (in silence, with ramps) if it reaches a line that is not
-    ready yet, so playback never plays a line at a guessed length.
-    """
-    if not texts:
-        return
-    import threading
-
-    def work() -> None:
-        for text in texts:
-            _speak(bank, text)  # on failure a chime stands in; `prepare` shows the error
-            player.retime(build_timeline(session, bank.rate, bank.measure))
-
-    threading.Thread(target=work, name="speak-ahead", daemon=True).start()
-
-
-def _save_position(session: Session, seconds: float) -> None:
-    """Remember where playback broke off, so a later run (or the bedside box) can resume."""
-    from relaxplayer.state import save_resume_point
-
-    save_resume_point(str(session.source), seconds)
 
 
 @main.command()
@@ -701,16 +669,13 @@ def prepare(sessions: tuple[str, ...], voice_engine: str | None, require_voice: 
         if narrator is None:
             click.echo(f"{name}: no voice engine available; nothing to prepare", err=True)
             continue
+        from relaxplayer.playback import speech_texts, synthesize_all
+
         timeline, _ = plan(model, 8000, voice_engine, synthesize=False)
-        texts = list(
-            dict.fromkeys(str(c.sound.name) for c in timeline.cues if c.sound.kind == "speech")
-        )
-        todo = [t for t in texts if narrator.cached(t) is None]
-        with _progress(len(todo), f"{name}: {narrator.voice_id}") as bar:
-            for text in todo:
-                narrator.synthesize(text)
-                if bar:
-                    bar.update(1)
+        texts = speech_texts(timeline)
+        todo = [t for t in texts if narrator.cached(t) is None]  # type: ignore[attr-defined]
+        with _progress(len(todo), f"{name}: {narrator.voice_id}") as bar:  # type: ignore[attr-defined]
+            synthesize_all(narrator, todo, progress=(lambda _: bar.update(1)) if bar else None)
         click.echo(
             f"{name}: {len(texts)} lines ready ({len(todo)} synthesized now, {narrator.engine})",
             err=True,
@@ -918,29 +883,19 @@ def schedule(count: int, config_path: Path | None, as_json: bool) -> None:
 
 
 def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..., Any]:
-    """``make_playback`` for the service, built from the same steps as ``play``.
+    """``make_playback`` for the service: the same ``Playback`` as ``play``, by session name."""
+    from relaxplayer.outputs import open_output
+    from relaxplayer.playback import Playback
 
-    Stands in until ``relaxplayer.playback`` offers one playback object for both.
-    """
-
-    def make(name: str, volume: float = 1.0, **_: Any) -> Any:
-        from relaxplayer.outputs import open_output
-        from relaxplayer.player import Player
-
+    def make(name: str, volume: float = 1.0, **_: Any) -> Playback:
         model = load(name)
-        timeline, bank = plan(model, rate, None, synthesize=False)
-        pending = _unspoken(timeline, bank)
-        if pending:  # the first line now, the rest while playing
-            _speak(bank, pending.pop(0))
-            timeline = build_timeline(model, rate, bank.measure)
-        player = Player(
-            Mixer(timeline, bank, channels=2),
+        return Playback(
+            model,
             lambda: open_output(output_spec, rate, 2, device),
+            narrator=check_voice(model, None, False),
+            rate=rate,
             volume=volume,
-            ready=bank.exact,
         )
-        _speak_ahead(player, model, bank, pending)
-        return player
 
     return make
 

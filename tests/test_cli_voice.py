@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
@@ -110,13 +112,23 @@ def test_a_users_own_piper_voice_validates_and_speaks(tmp_path: Path) -> None:
 
 
 def test_play_with_no_argument_plays_the_default_session(tmp_path: Path) -> None:
-    out = tmp_path / "default.wav"
-    result = run("play", "--output", f"file:{out}", "--plain", "--voice", "none")
+    """What the file holds is what `render` writes: no wall clock is involved in the comparison.
+
+    (Comparing its length with `show`'s seconds failed under load: the writer thread
+    wrote silence until the main thread noticed the end. Anything after the
+    rendered samples must be silence; with the player's non-real-time outputs there is none.)
+    """
+    out, rendered = tmp_path / "default.wav", tmp_path / "rendered.wav"
+    result = run("play", "--output", f"file:{out}", "--plain", "--voice", "none", "--rate", "8000")
     assert result.exit_code == 0
     assert result.output.startswith("[0:00] Welcome to relaxplayer (")
-    data, rate = sf.read(out)
-    shown = json.loads(run("show", "default", "--json", "--voice", "none").output)["seconds"]
-    assert abs(len(data) / rate - shown) < 0.5
+    render = run("render", "default", "-o", str(rendered), "--voice", "none", "--rate", "8000")
+    assert render.exit_code == 0
+    played, _ = sf.read(out, dtype="int16")
+    expected, _ = sf.read(rendered, dtype="int16")
+    assert len(played) >= len(expected)
+    assert np.array_equal(played[: len(expected)], expected)
+    assert not np.any(played[len(expected) :])
 
 
 def test_a_users_session_with_a_built_in_name_replaces_it_and_says_so(
@@ -132,3 +144,29 @@ def test_a_users_session_with_a_built_in_name_replaces_it_and_says_so(
     assert f"note: your {mine} is used instead of the built-in" in result.output
     listed = {r["name"]: r for r in json.loads(run("list", "--json").output)}
     assert listed["box-breathing"]["origin"] == "user" and "shadows" in listed["box-breathing"]
+
+
+@pytest.mark.skipif(speech.espeak_binary() is None, reason="espeak-ng not installed")
+def test_render_and_prepare_stay_all_or_nothing_when_a_line_cannot_be_spoken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_narration_worker import slow_espeak
+
+    monkeypatch.setenv(
+        "PATH", f"{slow_espeak(tmp_path / 'bin', 0)}{os.pathsep}{os.environ['PATH']}"
+    )
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path / "cache"))
+    script = tmp_path / "bad.yaml"
+    script.write_text(
+        "title: Bad\nvoice: {engine: espeak}\nsteps:\n  - say: Fine words.\n"
+        "  - say: Unspeakable words.\n  - say: More fine words.\n"
+    )
+    out = tmp_path / "out.wav"
+    rendered = run("render", str(script), "-o", str(out))
+    assert rendered.exit_code == 1
+    assert "error: cannot speak 'Unspeakable words.': espeak-ng cannot speak" in rendered.output
+    assert not out.exists()
+    prepared = run("prepare", str(script))
+    assert prepared.exit_code == 1 and "cannot speak 'Unspeakable words.'" in prepared.output
+    # the lines that could be spoken were made (and kept) all the same
+    assert len(list((tmp_path / "cache" / "speech").glob("*.wav"))) == 2

@@ -388,7 +388,7 @@ def test_volume_over_100_percent_is_an_error_naming_the_range(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("value", "frame"), [("1:00", 60), ("0:01:02", 62), ("1m", 60)])
 def test_start_at_takes_the_positions_show_prints(value: str, frame: int) -> None:
-    from relaxplayer.cli import _start_frame
+    from relaxplayer.playback import start_frame as _start_frame
     from relaxplayer.timeline import build_timeline
 
     session = parse_session("title: t\nsteps:\n  - pause: 2m\n", "t.yaml", Path("."))

@@ -1,7 +1,10 @@
 """Narration: text to speech with an offline voice, cached on disk.
 
-Piper (a neural voice, in-process) is preferred; espeak-ng (a small formant
-synthesizer, as a subprocess) is the fallback when Piper is not installed.
+Piper (a neural voice) is preferred; espeak-ng (a small formant synthesizer,
+as a subprocess) is the fallback when Piper is not installed. ``play``,
+``prepare`` and ``render`` never synthesize in their own process: they ask the
+narration worker (``relaxplayer.narration``), which runs this module's
+``Narrator.synthesize`` in a process of its own, and read the cache it writes.
 Each spoken text becomes one WAV in the cache, keyed by everything that
 changes its sound, stored at the voice's own rate and already
 loudness-normalised, so a second run (or ``play`` after ``prepare``) costs a
@@ -43,6 +46,8 @@ EDGE = 0.03  # seconds kept before the first and after the last voiced sample of
 WORDS_PER_SECOND = {"piper": 2.5, "espeak": 3.1}  # measured at speed 1.0 (trimmed), for estimates
 ESPEAK_WPM = 130  # espeak-ng's words per minute at speed 1.0 (its default, 175, is brisk)
 ESPEAK_RATE = 22050
+# onnxruntime on a small board: one compute thread, so a Pi's other cores stay with the audio.
+PIPER_THREADS = 1
 
 
 def _piper_default() -> Path | None:
@@ -83,12 +88,16 @@ def piper_language(model: Path) -> str:
 class Narrator:
     """Speaks texts with one voice; ``engine`` is what will actually be used.
 
-    Thread-safe: ``play`` synthesizes ahead on a worker thread while the
-    mixer loads finished lines on another.
+    Thread-safe. With ``synthesizes=False`` it only reads the cache: a line
+    that is not there is an error instead of loading an engine in this
+    process (the player's narrator; the narration worker's synthesizes).
     """
 
-    def __init__(self, voice: Voice, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, voice: Voice, cache_dir: Path | None = None, *, synthesizes: bool = True
+    ) -> None:
         self.voice = voice
+        self.synthesizes = synthesizes
         self.cache_root = cache_dir or cache.cache_dir()
         self.folder = self.cache_root / "speech"
         self.engine, self.model = self._choose(voice)
@@ -201,6 +210,8 @@ class Narrator:
                 "no voice engine is available; install piper-tts "
                 "(pip install 'relaxplayer[voice]') or espeak-ng (sudo apt install espeak-ng)"
             )
+        if not self.synthesizes:
+            raise AssetError(f"this line is not synthesized yet: {text[:60]!r}")
         audio, rate = self._speak(text)
         data = audio - np.float32(np.mean(audio))  # no DC offset
         data = normalize_loudness(data[:, None], rate)[:, 0]
@@ -273,12 +284,12 @@ class Narrator:
         return audio, rate
 
     def _piper_sentences(self, parts: list[str]) -> tuple[list[np.ndarray], int]:
-        from piper import PiperVoice, SynthesisConfig
+        from piper import SynthesisConfig
 
         with self._lock:
             if self._piper is None:
                 try:
-                    self._piper = PiperVoice.load(str(self.model))
+                    self._piper = self._load_piper()
                 except Exception as exc:  # onnxruntime raises its own types
                     raise AssetError(f"{self.model}: cannot load the Piper voice: {exc}") from None
             voice = self._piper
@@ -291,6 +302,34 @@ class Narrator:
                     np.concatenate(audio).astype(np.float32) if audio else np.zeros(1, np.float32)
                 )
         return chunks, int(voice.config.sample_rate)
+
+    def _load_piper(self) -> Any:
+        """The Piper voice on an onnxruntime session sized for a small board.
+
+        ``PiperVoice.load`` takes no session options (its default spins a thread
+        per core), so the session is built here: one thread, no spinning, no
+        memory-pattern planning (every line has its own tensor sizes). The CPU
+        arena stays on: without it the worker's peak memory fell (273 -> 227 MB
+        with glibc's mmap threshold fixed), but tensors were mapped and unmapped
+        so often that, at 25 % of one core, the player underran 3-36 times per
+        run instead of 0-1 (docs/narration.md).
+        """
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = PIPER_THREADS
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_mem_pattern = False
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only; failures reach us as exceptions anyway
+        config = json.loads(Path(f"{self.model}.json").read_text(encoding="utf-8"))
+        session = onnxruntime.InferenceSession(
+            str(self.model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        return PiperVoice(config=PiperConfig.from_dict(config), session=session)
 
     def _espeak(self, sentence: str) -> np.ndarray:
         binary = espeak_binary()

@@ -314,3 +314,13 @@ def test_an_unknown_espeak_language_says_how_to_find_one(tmp_path: Path) -> None
         AssetError, match=r"espeak-ng cannot speak language 'xx': .*espeak-ng --voices"
     ):
         narrator.synthesize("Hello.")
+
+
+@pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng not installed")
+def test_a_reading_narrator_never_synthesizes_in_its_own_process(tmp_path: Path) -> None:
+    reader = Narrator(Voice(engine="espeak"), tmp_path, synthesizes=False)
+    with pytest.raises(AssetError, match="not synthesized yet"):
+        reader.synthesize("Not made yet.")
+    assert reader.syntheses == 0 and not list(tmp_path.glob("speech/*.wav"))
+    Narrator(Voice(engine="espeak"), tmp_path).synthesize("Not made yet.")
+    assert reader.synthesize("Not made yet.") == reader.path("Not made yet.")  # a cache hit
