@@ -26,6 +26,7 @@ from relaxplayer.model import VOICE_ENGINES, Session
 from relaxplayer.timeline import Timeline, build_timeline
 
 DEFAULT_RATE = 44100
+RESUME_FADE_IN = 3.0  # seconds: a resumed session comes back from silence
 
 
 class _Group(click.Group):
@@ -420,7 +421,7 @@ def _level_option(value: str) -> float:
 
 
 @main.command()
-@click.argument("session", required=False, default="default", metavar="[NAME|FILE]")
+@click.argument("session", required=False, default=None, metavar="[NAME|FILE]")
 @click.option(
     "-o",
     "--output",
@@ -444,17 +445,33 @@ def _level_option(value: str) -> float:
     show_default=True,
     help="Sample rate in Hz.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last unfinished session (or NAME) a few seconds before it stopped.",
+)
+@click.option(
+    "--sleep",
+    "sleep_after",
+    default=None,
+    metavar="TIME",
+    help="Sleep timer: fade out over a minute so that playback ends after TIME (30m).",
+)
+@click.option("--no-history", is_flag=True, help="Do not record this playback in the history.")
 @click.option("--plain", is_flag=True, help="One line per cue instead of the status panel.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show underruns and device details.")
 @_voice_option
 @_require_voice_option
 def play(
-    session: str,
+    session: str | None,
     output_spec: str,
     device: str | None,
     volume: str,
     start_at: str | None,
     rate: int,
+    resume: bool,
+    sleep_after: str | None,
+    no_history: bool,
     plain: bool,
     verbose: bool,
     voice_engine: str | None,
@@ -466,23 +483,35 @@ def play(
     (twice: previous), s next section, + and - volume, q quit. Without a
     terminal: SIGTERM or SIGINT fade out, SIGUSR1 toggles pause, SIGUSR2 skips.
     """
+    from relaxplayer import outputs
     from relaxplayer.controls.keyboard import HELP, Keyboard
     from relaxplayer.controls.signals import signal_controls
     from relaxplayer.display import make_display
-    from relaxplayer.outputs import open_output
     from relaxplayer.playback import Playback
+    from relaxplayer.player import PlaybackFailed
 
+    outputs.check_spec(output_spec, device)
     gain = _level_option(volume)
-    model = load(session)
+    sleep_seconds = _sleep_option(sleep_after)
+    session, where, start_at, fade_in = _resume_option(session, start_at, resume)
+    model = load(where)
     playback = Playback(
         model,
-        lambda: open_output(output_spec, rate, 2, device),
+        lambda: outputs.open_output(output_spec, rate, 2, device),
         narrator=check_voice(model, voice_engine, require_voice),
         rate=rate,
         volume=gain,
         start_at=start_at,
-        listeners=[make_display(sys.stdout, plain=plain, verbose=verbose)],
+        fade_in=fade_in,
+        listeners=[
+            make_display(sys.stdout, plain=plain, verbose=verbose, chatter=outputs.chatter_summary)
+        ],
     )
+    recorders = _recorders(playback, session, str(model.source), history=not no_history)
+    if sleep_seconds is not None:
+        from relaxplayer.service.core import SleepTimer
+
+        playback.listen(SleepTimer(playback, sleep_seconds, recorders=recorders))
     if verbose:
         playback.listen(_startup_reporter(playback))
     keyboard = Keyboard.available()
@@ -495,9 +524,78 @@ def play(
                     playback.run()
             else:
                 playback.run()
+    except PlaybackFailed:
+        for recorder in recorders:
+            recorder.failed()
+        raise
     finally:
         if verbose:
             _narration_report(playback)
+        _listener_report(playback)
+        for recorder in recorders:
+            if hasattr(recorder, "history"):
+                recorder.history.close()
+
+
+def _sleep_option(value: str | None) -> float | None:
+    """``--sleep``: seconds until playback has faded out, or None."""
+    if value is None:
+        return None
+    try:
+        seconds = units.parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"--sleep: {exc}; for example --sleep 30m") from None
+    if seconds < 60:
+        raise ConfigError(
+            f"--sleep {value}: a sleep timer needs at least a minute (it fades for one)"
+        )
+    return seconds
+
+
+def _resume_option(
+    session: str | None, start_at: str | None, resume: bool
+) -> tuple[str, str, str | None, float]:
+    """The session's name, where to load it from, the start and the fade-in (seconds).
+
+    ``--resume`` looks up where playback stopped: the same file, a few seconds earlier.
+    """
+    if not resume:
+        return session or "default", session or "default", start_at, 0.0
+    from relaxplayer import resume as resumes
+
+    if start_at is not None:
+        raise ConfigError("--resume and --start-at cannot be used together: choose one")
+    point = resumes.lookup(session)
+    if point is None:
+        raise ConfigError(resumes.nothing_to_resume(session))
+    click.echo(point.describe(), err=True)
+    where = point.source if point.source and Path(point.source).is_file() else point.session
+    return point.session, where, f"{point.seconds:.3f}s", RESUME_FADE_IN
+
+
+def _recorders(playback: Any, name: str, source: str, history: bool) -> tuple[Any, ...]:
+    """History and resume points, as listeners of this playback (they never drive it)."""
+    from relaxplayer.resume import ResumeListener
+
+    found: list[Any] = [ResumeListener(name, source, warn=_warn)]
+    if history:
+        from relaxplayer.history import History, HistoryListener
+
+        found.append(HistoryListener(History(warn=_warn), name, source))
+    for recorder in found:
+        playback.listen(recorder)
+    return tuple(found)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _listener_report(playback: Any) -> None:
+    """A listener that failed (the display on a closed stdout) is said once, at the end."""
+    player = getattr(playback, "player", None)
+    for error in getattr(player, "listener_errors", [])[:1]:
+        click.echo(f"note: a listener stopped early: {error}", err=True)
 
 
 def _startup_reporter(playback: Any) -> Callable[[Any], None]:

@@ -151,6 +151,7 @@ class Playback:
         rate: int = 44100,
         volume: float = 1.0,
         start_at: str | None = None,
+        fade_in: float = 0.0,
         listeners: Iterable[Listener] = (),
         worker: Callable[[Callable[[Result], None]], NarrationWorker] | None = None,
     ) -> None:
@@ -159,6 +160,7 @@ class Playback:
         self._open_output = open_output
         self._volume = volume
         self._start_at = start_at
+        self._fade_in = fade_in  # seconds from silence at the start (a resume)
         self._listeners = list(listeners)
         self.bank = SoundBank(rate, narrator, synthesize=False)
         self.timeline = build_timeline(session, rate, self.bank.measure)
@@ -277,6 +279,7 @@ class Playback:
             volume=min(max(self._volume + self._volume_delta, 0.0), 1.0),
             listeners=self._listeners,
             ready=self.bank.exact,
+            fade_in=self._fade_in,
         )
         with self._lock:
             self.player = player

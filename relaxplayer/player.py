@@ -77,7 +77,9 @@ class Player:
         listeners: Iterable[Callable[[ev.Event], None]] = (),
         retry_seconds: float = 5.0,
         ready: Callable[[Cue], bool] | None = None,
+        fade_in: float = 0.0,
     ) -> None:
+        """``fade_in`` (seconds) starts the sound from silence, e.g. when resuming mid-session."""
         self.mixer = mixer
         self.timeline = mixer.timeline
         self.rate = self.timeline.rate
@@ -92,9 +94,9 @@ class Player:
         self._halt = threading.Event()  # run is ending: a blocked pull returns at once
         self._realtime = True  # the output's `realtime`: does it need silence to keep its clock?
         # audio-thread state
-        self._gain = 1.0
+        self._gain = 0.0 if fade_in > 0 else 1.0
         self._target = 1.0
-        self._ramp = max(int(RAMP_SECONDS * self.rate), 1)
+        self._ramp = max(int(max(fade_in, RAMP_SECONDS) * self.rate), 1)
         self._pending: tuple | None = None
         self._holding = False
         self._volume = self._volume_target = float(volume)
