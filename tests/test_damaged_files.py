@@ -493,3 +493,21 @@ def test_a_truncated_clip_plays_what_is_there(tmp_path: Path, own_cache: Path) -
     mixer = make_mixer("title: t\nsteps:\n  - play: cut.wav\n", rate=RATE, base=tmp_path)
     out = render_all(mixer)
     assert np.isfinite(out).all() and np.sqrt(np.mean(out[1000:3000] ** 2)) > 0.05
+
+
+def test_a_garbage_mp3_is_named_plainly_and_its_decoder_stays_quiet(tmp_path: Path) -> None:
+    """libsndfile calls any unknown format "possibly a pipe?", and libmpg123 prints notes on fd 2."""
+    bad = tmp_path / "voice.mp3"
+    bad.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    script = tmp_path / "s.yaml"
+    script.write_text(f"title: t\nsteps:\n  - play: {bad}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "relaxplayer", "validate", str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "possibly a pipe" not in result.stderr
+    assert "Note:" not in result.stderr and "Illegal Audio-MPEG-Header" not in result.stderr
+    assert "it is not in a format libsndfile recognises, or it is damaged" in result.stderr

@@ -17,11 +17,13 @@ NaN or infinite samples are played as silence (only those samples).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,7 +196,8 @@ def probe(path: Path) -> ClipInfo:
     """
     source = readable(path)
     try:
-        info = _sf().info(str(source))
+        with _quiet_decoder():
+            info = _sf().info(str(source))
     except (_sf().LibsndfileError, RuntimeError) as exc:
         raise AssetError(
             f"{path}: cannot decode: {_reason(exc)}; convert it to WAV, FLAC or OGG"
@@ -596,5 +599,34 @@ class FileLoopSource:
 
 
 def _reason(exc: Exception) -> str:
+    """libsndfile's words, minus its guesses: "possibly a pipe?" is what it says of any file
+    whose format it cannot recognise (a damaged MP3 among them)."""
     text = str(exc)
-    return text.split(": ", 1)[-1] if ": " in text else text
+    text = text.split(": ", 1)[-1] if ": " in text else text
+    if "possibly a pipe" in text or "not recognised" in text.lower():
+        return "it is not in a format libsndfile recognises, or it is damaged"
+    return text
+
+
+@contextlib.contextmanager
+def _quiet_decoder() -> Iterator[None]:
+    """Keep a decoder's notes off the terminal while a file is probed.
+
+    libmpg123 prints "Note: Illegal Audio-MPEG-Header …" straight to fd 2 for
+    a damaged MP3; the probe's own message says what is wrong. Probes run
+    while a session is loaded, before its sound starts (the outputs capture
+    fd 2 while they play).
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
