@@ -524,9 +524,9 @@ def play(
                     playback.run()
             else:
                 playback.run()
-    except PlaybackFailed:
+    except PlaybackFailed as exc:
         for recorder in recorders:
-            recorder.failed()
+            recorder.failed(exc.position)
         raise
     finally:
         if verbose:

@@ -463,8 +463,12 @@ class HistoryListener:
             self.history.finish(self.row, self.heard, self.fraction, how)
             self.row = None
 
-    def failed(self) -> None:
-        """The playback raised (the device is gone for good): close the row as ``device-failed``."""
+    def failed(self, position: int | None = None) -> None:
+        """The playback raised (the device is gone for good): close the row as ``device-failed``.
+
+        ``position`` (frames, where the listener was) is for the resume listener's sake:
+        the same call fits both recorders.
+        """
         if self.row is not None:
             self.history.finish(self.row, self.heard, self.fraction, "device-failed")
             self.row = None

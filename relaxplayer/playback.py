@@ -25,7 +25,7 @@ from relaxplayer.mixer import Mixer, SoundBank
 from relaxplayer.model import Session, Voice
 from relaxplayer.narration import NarrationWorker, Result
 from relaxplayer.outputs.base import Output
-from relaxplayer.player import PlaybackFailed, Player
+from relaxplayer.player import Player
 from relaxplayer.timeline import Timeline, build_timeline
 
 Listener = Callable[[ev.Event], None]
@@ -238,8 +238,9 @@ class Playback:
     def run(self) -> str:
         """Prepare, then play to the end or a quit: ``"end"`` or ``"quit"``.
 
-        Raises ``PlaybackFailed`` (after saving where the listener was) when
-        the output fails for good. The narration worker is ended on every way out.
+        Raises ``PlaybackFailed`` (its ``position`` is where the listener was:
+        the resume listener keeps it) when the output fails for good. The
+        narration worker is ended on every way out.
         """
         try:
             player = self._prepare()
@@ -247,9 +248,6 @@ class Playback:
                 self._emit(ev.Finished(self.start, "quit"))
                 return "quit"
             return player.run()
-        except PlaybackFailed as exc:
-            self._save_position(exc.position / self.rate)
-            raise
         finally:
             if self.worker is not None:
                 self.worker.close()
@@ -303,9 +301,3 @@ class Playback:
     def _emit(self, event: ev.Event) -> None:
         for listener in self._listeners:
             listener(event)
-
-    def _save_position(self, seconds: float) -> None:
-        """Remember where playback broke off, so a later run (or the bedside box) can resume."""
-        from relaxplayer.state import save_resume_point
-
-        save_resume_point(str(self.session.source), seconds)

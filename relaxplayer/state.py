@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import platformdirs
@@ -29,21 +28,3 @@ def write_json_atomic(path: Path, data: object) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def save_resume_point(session: str, seconds: float) -> Path:
-    """Record where playback of ``session`` broke off (seconds into it)."""
-    path = state_dir() / "resume.json"
-    write_json_atomic(
-        path, {"session": session, "seconds": round(seconds, 3), "saved": time.time()}
-    )
-    return path
-
-
-def load_resume_point() -> dict | None:
-    """The last recorded resume point, or None when there is none or it is unreadable."""
-    try:
-        data = json.loads((state_dir() / "resume.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and "session" in data and "seconds" in data else None
