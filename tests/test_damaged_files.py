@@ -432,6 +432,16 @@ def _long_ambience(tmp_path: Path) -> Path:
     return path
 
 
+def test_a_long_loop_is_cached_as_rf64_so_hours_of_background_never_loop_early(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """A plain WAV's sizes stop at 4 GiB (3.38 h of float stereo at 44.1 kHz)."""
+    clips.open_loop(_long_ambience(tmp_path), RATE).read(0, 100)
+    (entry,) = (own_cache / "loops").iterdir()
+    assert entry.read_bytes()[:4] == b"RF64"
+    assert sf.info(entry).format == "RF64"
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("damage", [_symlink_to_dev_zero, _fifo, _zero_bytes, "rate"])
 def test_a_damaged_cached_loop_is_remade(
@@ -440,8 +450,8 @@ def test_a_damaged_cached_loop_is_remade(
     source = _long_ambience(tmp_path)
     first = clips.open_loop(source, RATE).read(0, 4000)
     (entry,) = (own_cache / "loops").iterdir()
-    if damage == "rate":
-        patch(entry, 24, RATE // 2, 4)
+    if damage == "rate":  # the rate field of the fmt chunk: 4 bytes, 12 after its tag
+        patch(entry, entry.read_bytes().index(b"fmt ") + 12, RATE // 2, 4)
     else:
         damage(entry)  # type: ignore[operator]
     again = clips.open_loop(source, RATE)

@@ -46,7 +46,10 @@ GATE_DB = 35.0  # active_rms: windows this far below the loudest count as pauses
 LOOP_IN_MEMORY_SECONDS = 60.0
 LOOP_CROSSFADE = 2.0  # seconds of equal-power crossfade where an ambience file loops
 AMBIENCE_RMS_DB = -20.0  # user ambience files, like the built-in ones, before the session's volume
-LOOP_VERSION = 2  # bump when the cached long-loop WAVs change
+LOOP_VERSION = 3  # bump when the cached long-loop WAVs change
+# RF64: a plain WAV's 32-bit sizes stop at 4 GiB, 3.38 h of float stereo at 44.1 kHz, and a
+# longer background would silently loop early; RF64 is WAV with 64-bit sizes (libsndfile).
+LOOP_FORMAT = "RF64"
 BLOCK = 65536
 PYDUB_MAX_SECONDS = 600.0  # decoded in memory by pydub up to here (100 MB at 44.1 kHz stereo)
 MIN_RATE, MAX_RATE = 1000, 384000  # Hz: a header outside this range is damage, not audio
@@ -542,7 +545,9 @@ def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None
     try:
         sum_squares, peak = 0.0, 0.0
         stream = soxr.ResampleStream(info.rate, rate, 2, dtype="float32", quality="HQ")
-        with sf.SoundFile(str(converted), "w", samplerate=rate, channels=2, subtype="FLOAT") as dst:
+        with sf.SoundFile(
+            str(converted), "w", samplerate=rate, channels=2, subtype="FLOAT", format=LOOP_FORMAT
+        ) as dst:
             blocks = sf.blocks(str(source), blocksize=BLOCK, dtype="float32", always_2d=True)
             for block in itertools.chain(blocks, [None]):  # None: flush the resampler
                 if block is None:
@@ -555,7 +560,7 @@ def _write_long_loop(source: Path, info: ClipInfo, rate: int, out: Path) -> None
         with (
             sf.SoundFile(str(converted)) as src,
             sf.SoundFile(
-                str(out), "w", samplerate=rate, channels=2, subtype="FLOAT", format="WAV"
+                str(out), "w", samplerate=rate, channels=2, subtype="FLOAT", format=LOOP_FORMAT
             ) as dst,
         ):
             gain = np.float32(_ambience_gain(sum_squares, peak, src.frames))
