@@ -827,8 +827,15 @@ def history(
     else:
         book = History(path)
         if book.warning:
+            book.close()
             raise RelaxError(book.warning.replace("; playback carries on", ""))
-    plays = book.recent(limit=None if export_format else limit) if book else []
+    try:
+        plays = book.recent(limit=None if export_format else limit) if book else []
+        totals = book.totals() if book else None
+        days = book.streak() if book and streak else None
+    finally:
+        if book is not None:
+            book.close()
     if export_format:
         text = _export_history(plays, export_format)
         if output_path is None:
@@ -837,8 +844,6 @@ def history(
             _write_atomic(output_path, text)
             click.echo(f"wrote {len(plays)} sessions to {output_path}", err=True)
         return
-    totals = book.totals() if book else None
-    days = book.streak() if book and streak else None
     if as_json:
         data: dict[str, Any] = {
             "recent": [p.as_dict() for p in plays],
@@ -946,7 +951,13 @@ def schedule(count: int, config_path: Path | None, as_json: bool) -> None:
 
     config = load_config(config_path)
     now = datetime.now().astimezone()
-    newest = History(default_path()).newest_start() if default_path().exists() else None
+    newest = None
+    if default_path().exists():
+        book = History(default_path())
+        try:
+            newest = book.newest_start()
+        finally:
+            book.close()
     problem = clock_problem(now, newest_history=newest)
     runs = next_runs(config.schedules, now, count)
     if as_json:

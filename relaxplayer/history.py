@@ -216,6 +216,17 @@ class History:
             self._db.close()
             self._db = None
 
+    def __del__(self) -> None:
+        """A History dropped unclosed still closes its connection (Python 3.13 warns otherwise).
+
+        Every commit is already durable (``synchronous=FULL``); this only
+        releases the file handle, so nothing is lost either way.
+        """
+        db = getattr(self, "_db", None)
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
     # --- writing ------------------------------------------------------------------
 
     def start(self, session: str, title: str, source: str) -> int | None:

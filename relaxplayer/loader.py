@@ -8,6 +8,7 @@ session that fails at bedtime should have failed in ``validate`` instead.
 from __future__ import annotations
 
 import difflib
+import errno
 import gc
 import math
 import os
@@ -916,7 +917,12 @@ def _file(ctx: _Ctx, node: yaml.Node, where: str, value: str, audio: bool = True
         ctx.error(node, where, f"cannot use this path: {exc.strerror}")
         return None
     if not exists:
-        ctx.error(node, where, f"file not found: {path}; paths are relative to the session file")
+        if _loops(path):  # Python 3.13's resolve() no longer raises for a loop
+            ctx.error(node, where, _runtime_path_problem(value, RuntimeError("symlink loop")))
+        else:
+            ctx.error(
+                node, where, f"file not found: {path}; paths are relative to the session file"
+            )
         return None
     if not is_file:
         ctx.error(node, where, f"{path} is not a file")
@@ -934,6 +940,15 @@ def _runtime_path_problem(value: str, exc: RuntimeError) -> str:
             "point it at the file itself"
         )
     return f"cannot find the home folder in {_shown(value)}; write the path out"
+
+
+def _loops(path: Path) -> bool:
+    """Whether ``path`` runs into a loop of symbolic links (ELOOP)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _is_file(path: Path) -> bool:
