@@ -68,6 +68,16 @@ def _voice_option(f: Callable) -> Callable:
     )(f)
 
 
+def _rate_option(f: Callable) -> Callable:
+    return click.option(
+        "--rate",
+        type=click.IntRange(8000, 192000),
+        default=DEFAULT_RATE,
+        show_default=True,
+        help="Sample rate in Hz.",
+    )(f)
+
+
 def _require_voice_option(f: Callable) -> Callable:
     return click.option(
         "--require-voice",
@@ -326,13 +336,7 @@ def _timeline_json(session: Session, timeline: Timeline, estimated: bool) -> dic
     metavar="OUT",
     help="Audio file to write (.wav .flac .ogg .mp3), or - for WAV on stdout.",
 )
-@click.option(
-    "--rate",
-    type=click.IntRange(8000, 192000),
-    default=DEFAULT_RATE,
-    show_default=True,
-    help="Sample rate in Hz.",
-)
+@_rate_option
 @click.option(
     "--channels",
     type=click.IntRange(1, 2),
@@ -438,13 +442,7 @@ def _level_option(value: str) -> float:
 @click.option(
     "--start-at", default=None, metavar="SECTION|TIME", help="Start at a section or a time (5m)."
 )
-@click.option(
-    "--rate",
-    type=click.IntRange(8000, 192000),
-    default=DEFAULT_RATE,
-    show_default=True,
-    help="Sample rate in Hz.",
-)
+@_rate_option
 @click.option(
     "--resume",
     is_flag=True,
@@ -1040,13 +1038,7 @@ def _log(line: str) -> None:
 )
 @click.option("--device", default=None, help="Output device, overriding the config's.")
 @click.option("--no-history", is_flag=True, help="Do not record what is played.")
-@click.option(
-    "--rate",
-    type=click.IntRange(8000, 192000),
-    default=DEFAULT_RATE,
-    show_default=True,
-    help="Sample rate in Hz.",
-)
+@_rate_option
 @click.option(
     "--listen",
     default=None,
