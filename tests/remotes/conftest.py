@@ -4,25 +4,16 @@ output (paced in real time), sessions in a temporary user folder, no history fil
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from relaxplayer import events as ev
-from relaxplayer import library
 from relaxplayer.history import History
-from relaxplayer.loader import load_session
-from relaxplayer.mixer import Mixer, SoundBank
-from relaxplayer.outputs.null import NullOutput
-from relaxplayer.player import Player
 from relaxplayer.service.config import Config
 from relaxplayer.service.core import Service
-from relaxplayer.timeline import build_timeline
+from tests.service.box import Recorder, make_playback
 
-RATE = 8000
-WAIT = 20.0  # seconds: generous bound for things that happen in well under one
 STEPS = """\
 title: Steps
 steps:
@@ -45,32 +36,6 @@ def _sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (folder / "steps.yaml").write_text(STEPS)
     (folder / "short.yaml").write_text(SHORT)
     return folder
-
-
-def make_playback(name: str, volume: float = 1.0, **options: object) -> Player:
-    session = load_session(library.find(name).path)
-    bank = SoundBank(RATE, None)
-    mixer = Mixer(build_timeline(session, RATE, bank.measure), bank, 2)
-    return Player(mixer, lambda: NullOutput(RATE, 2), volume=volume)
-
-
-class Recorder:
-    """Subscribes to the service; ``wait_for`` blocks (bounded) until a matching event."""
-
-    def __init__(self) -> None:
-        self.events: list[ev.Event] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, event: ev.Event) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def wait_for(self, match: Callable[[ev.Event], bool], after: int = 0) -> ev.Event:
-        with self._cond:
-            ok = self._cond.wait_for(lambda: any(match(e) for e in self.events[after:]), WAIT)
-            assert ok, f"no such event; got {[type(e).__name__ for e in self.events[-20:]]}"
-            return next(e for e in self.events[after:] if match(e))
 
 
 @pytest.fixture

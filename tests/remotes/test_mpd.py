@@ -25,7 +25,7 @@ from relaxplayer.remotes import auth
 from relaxplayer.remotes import mpd_protocol as mp
 from relaxplayer.remotes.mpd import MpdServer
 from relaxplayer.service.core import Service
-from tests.remotes.conftest import WAIT, Recorder
+from tests.service.box import WAIT, Recorder
 
 TOKEN = "a-pairing-token-for-tests-0123456789"
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import queue
 import signal
 import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import mpd
 import pytest
 
-from tests.remotes.conftest import WAIT
+from tests.service.box import WAIT, Serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,54 +21,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Serve:
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "relaxplayer",
-                "serve",
-                "--output",
-                "null",
-                "--rate",
-                "8000",
-                *args,
-            ],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, start: str) -> str:
-        while True:
-            try:
-                line = self.lines.get(timeout=WAIT)
-            except queue.Empty:
-                raise AssertionError(f"no line starting {start!r}; saw {self.seen}") from None
-            self.seen.append(line)
-            if line.startswith(start):
-                return line
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.reader.join(WAIT)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
 
 
 def get(port: int, path: str) -> dict:

@@ -17,7 +17,7 @@ from relaxplayer import events as ev
 from relaxplayer.history import History
 from relaxplayer.remotes import web
 from relaxplayer.service.core import Service
-from tests.remotes.conftest import WAIT, Recorder
+from tests.service.box import WAIT, Recorder
 
 TOKEN = "a-pairing-token-for-tests-0123456789"
 JSON = {"Content-Type": "application/json"}

@@ -4,30 +4,25 @@ from the user's folder, real SQLite history, injected clocks for schedules and t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from relaxplayer import events as ev
-from relaxplayer import library, resume
+from relaxplayer import resume
 from relaxplayer.errors import ConfigError
 from relaxplayer.history import History
-from relaxplayer.loader import load_session
-from relaxplayer.mixer import Mixer, SoundBank
-from relaxplayer.outputs.null import NullOutput
 from relaxplayer.player import Player
 from relaxplayer.service.config import Config, parse_config
 from relaxplayer.service.core import Service, SessionChanged
 from relaxplayer.service.scheduler import Scheduler
-from relaxplayer.timeline import build_timeline
+from tests.service.box import RATE, WAIT, Recorder, make_playback
 
-RATE = 8000
 CET = timezone(timedelta(hours=1))
 SHORT = "title: Short\nsteps:\n  - bell: soft\n  - pause: 1s\n"
 LONG = "title: Long\nbackground: {sound: pink-noise, volume: 20%}\nsteps:\n  - pause: 10m\n"
-WAIT = 20.0  # seconds: generous bound for events that arrive in well under one
 
 
 @pytest.fixture(autouse=True)
@@ -38,33 +33,6 @@ def _folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sessions.mkdir(parents=True)
     (sessions / "short.yaml").write_text(SHORT)
     (sessions / "long.yaml").write_text(LONG)
-
-
-def make_playback(name: str, volume: float = 1.0, **options: object) -> Player:
-    """The real chain: library -> loader -> timeline -> mixer -> Player -> null output."""
-    session = load_session(library.find(name).path)
-    bank = SoundBank(RATE, None)
-    mixer = Mixer(build_timeline(session, RATE, bank.measure), bank, 2)
-    return Player(mixer, lambda: NullOutput(RATE, 2), volume=volume)
-
-
-class Recorder:
-    """Subscribes to the service; ``wait_for`` blocks (bounded) until a matching event."""
-
-    def __init__(self) -> None:
-        self.events: list[ev.Event] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, event: ev.Event) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def wait_for(self, match: Callable[[ev.Event], bool], after: int = 0) -> ev.Event:
-        with self._cond:
-            ok = self._cond.wait_for(lambda: any(match(e) for e in self.events[after:]), WAIT)
-            assert ok, f"no such event; got {[type(e).__name__ for e in self.events]}"
-            return next(e for e in self.events[after:] if match(e))
 
 
 class Monotonic:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,9 +13,9 @@ from click.testing import CliRunner
 
 from relaxplayer.cli import main
 from relaxplayer.history import History
+from tests.service.box import WAIT, Serve
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT = 20.0
 
 
 @pytest.fixture
@@ -34,47 +31,6 @@ def env(tmp_path: Path) -> dict[str, str]:
         "RELAXPLAYER_DATA": str(tmp_path / "data"),
         "RELAXPLAYER_STATE": str(tmp_path / "state"),
     }
-
-
-class Serve:
-    """The process, with its stderr lines read by a thread so ``expect`` can wait (bounded)."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relaxplayer", "serve", "--output", "null", "--rate", "8000"],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, start: str) -> str:
-        while True:
-            try:
-                line = self.lines.get(timeout=WAIT)
-            except queue.Empty:
-                raise AssertionError(f"no line starting {start!r}; saw {self.seen}") from None
-            self.seen.append(line)
-            if line.startswith(start):
-                return line
-
-    def send(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
 
 
 @pytest.mark.slow
