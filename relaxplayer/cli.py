@@ -994,7 +994,13 @@ def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..
     from relaxplayer.outputs import open_output
     from relaxplayer.playback import Playback
 
-    def make(name: str, volume: float = 1.0, **_: Any) -> Playback:
+    def make(
+        name: str,
+        volume: float = 1.0,
+        start_at: str | None = None,
+        fade_in: float = 0.0,
+        **_: Any,
+    ) -> Playback:
         model = load(name)
         return Playback(
             model,
@@ -1002,6 +1008,8 @@ def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..
             narrator=check_voice(model, None, False),
             rate=rate,
             volume=volume,
+            start_at=start_at,  # a session continued after a lost device
+            fade_in=fade_in,
         )
 
     return make
@@ -1072,7 +1080,7 @@ def serve(
     button press (play the default session, or pause/resume); SIGUSR2 skips
     to the next step. See docs/serve.md for the config and the systemd unit.
     """
-    from relaxplayer.box import BoxOptions, run_box
+    from relaxplayer.box import BoxOptions, device_wait_for, run_box
     from relaxplayer.service.config import default_path as default_config
     from relaxplayer.service.config import load_config
 
@@ -1085,11 +1093,13 @@ def serve(
             + (f"on pin {config.button.pin}" if config.button else "off")
         )
         return
+    spec, device = output_spec or config.output, device or config.device
     options = BoxOptions(
         config_path=config_path,
-        make_playback=_box_factory(output_spec or config.output, device or config.device, rate),
+        make_playback=_box_factory(spec, device, rate),
         history=not no_history,
         mpd=mpd_address or config.mpd,
         web=_web_address(listen, config, no_web),
+        device_wait=device_wait_for(spec, device, rate),
     )
     run_box(config, options, _log)
