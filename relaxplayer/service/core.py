@@ -517,6 +517,8 @@ class Service:
                 if self._device_wait is None or current.stopped:
                     self._failed(current, exc, position)
                     return
+                with self._cond:
+                    current.waiting = True
                 if not lost or current.back_from is None:  # once per outage, not once per try
                     lost, lost_at = True, position
                     what = "sound device lost" if current.started else "no sound device"
@@ -562,8 +564,6 @@ class Service:
         wait = self._device_wait
         assert wait is not None
         delays = wait.schedule()
-        with self._cond:
-            current.waiting = True
         try:
             while True:
                 with self._cond:
