@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class BoxOptions:
     mpd: str | None = None
     web: str | None = None
     device_wait: DeviceWait | None = None  # see ``device_wait_for``
+    now: Callable[[], datetime] | None = None  # the schedules' wall clock (aware); tests inject it
 
 
 def device_wait_for(spec: str, device: str | None, rate: int) -> DeviceWait | None:
@@ -101,8 +103,14 @@ class _Signals:
 def run_box(config: Config, options: BoxOptions, log: Log) -> None:
     """Serve until SIGTERM or SIGINT, which fade the playing session out and return."""
     history = History(warn=log) if config.history and options.history else None
+    clock = {"now": options.now} if options.now is not None else {}
     service = Service(
-        options.make_playback, config, history=history, log=log, device_wait=options.device_wait
+        options.make_playback,
+        config,
+        history=history,
+        log=log,
+        device_wait=options.device_wait,
+        **clock,
     )
     signals = _Signals()
     extras: list[Any] = []
