@@ -13,6 +13,11 @@ any thread. History and resume points are listeners of each playback. Time
 comes from two injected clocks: ``now`` (aware wall clock, for schedules) and
 ``monotonic`` (seconds, for the sleep timer); ``tick`` is called regularly by
 ``serve`` (about once a second) and directly by tests.
+
+A sound device that goes away does not end the session (``DeviceWait``): the
+worker keeps it, waits for the device with a backoff, and continues it with a
+new playback from the factory (``start_at``, ``fade_in``) a few seconds before
+where it stopped, in the same history row.
 """
 
 from __future__ import annotations
@@ -35,13 +40,8 @@ from relaxplayer.service.config import Config
 from relaxplayer.service.scheduler import Run, Scheduler
 
 SWITCH_FADE = 1.0  # seconds: fading out one session to start another
-RETRY_DELAYS = (
-    1.0,
-    2.0,
-    4.0,
-    8.0,
-    10.0,
-)  # seconds between tries for a lost device; the last repeats
+# Seconds between tries for a lost sound device; the last one repeats for ever.
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 10.0)
 DEVICE_FADE_IN = 3.0  # seconds: a session continued on a device that came back, from silence
 
 
