@@ -44,8 +44,9 @@ FORMAT_VERSION = 6  # bump when synthesis, text rules or normalisation change th
 SENTENCE_PAUSE = 0.9  # seconds of silence between sentences
 # Piper's memory follows the longest piece it synthesizes in one go (its tensors grow with
 # the audio: about 20 MB per second at the slow pace), so a long sentence is spoken in
-# clause-sized pieces, cut at its commas, semicolons, colons or spaced dashes, each at most
-# CLAUSE_WORDS words where the punctuation allows, joined by a comma's pause.
+# clause-sized pieces, cut at its commas, semicolons, colons or spaced dashes (in English,
+# failing those, before a conjunction), each at most CLAUSE_WORDS words at speed 1.0 (fewer
+# when slower) where the text allows, joined by a comma's pause.
 # docs/narration.md has the figures.
 CLAUSE_WORDS = 10
 CLAUSE_PAUSE = 0.3  # seconds between two pieces of one sentence
@@ -280,7 +281,13 @@ class Narrator:
         if not parts:
             raise AssetError("nothing to say: the text has no words")
         if self.engine == "piper":
-            pieces = [(i, piece) for i, part in enumerate(parts) for piece in clause_pieces(part)]
+            most = max(4, round(CLAUSE_WORDS * self.voice.speed))  # slower speech: fewer words
+            language = self.voice.language
+            pieces = [
+                (i, piece)
+                for i, part in enumerate(parts)
+                for piece in clause_pieces(part, most, language)
+            ]
             chunks, rate = self._piper_sentences([piece for _, piece in pieces])
             owners = [i for i, _ in pieces]
         else:
@@ -405,7 +412,33 @@ def _words(text: str) -> int:
     return len(re.findall(r"[\w']+", text))
 
 
-def clause_pieces(sentence: str, most: int = CLAUSE_WORDS) -> list[str]:
+# English words a long clause with no punctuation may be cut before (nearest the middle):
+# "For the next ten minutes you will breathe in | for about five and a half seconds,".
+# Not "and" / "or": they join nouns as often as clauses ("between your spine and your ...").
+BREAK_BEFORE = frozenset(
+    [
+        "but",
+        "then",
+        "so",
+        "while",
+        "until",
+        "as",
+        "with",
+        "for",
+        "because",
+        "when",
+        "where",
+        "which",
+        "into",
+        "from",
+        "through",
+        "before",
+        "after",
+    ]
+)
+
+
+def clause_pieces(sentence: str, most: int = CLAUSE_WORDS, language: str = "en") -> list[str]:
     """``sentence`` cut at clause punctuation into pieces of at most ``most`` words, if longer.
 
     Cuts fall after ``,`` ``;`` ``:`` or before a spaced dash, and the
@@ -414,11 +447,15 @@ def clause_pieces(sentence: str, most: int = CLAUSE_WORDS) -> list[str]:
     the fewest pieces, then the shortest longest piece, is taken, so "If
     pain, stress or poor sleep go on for weeks, please talk to a doctor."
     becomes two pieces (10 and 5 words), never "If pain," alone. A clause
-    longer than ``most`` with no punctuation in it stays whole.
+    still longer than ``most`` is cut, in English, before a conjunction or
+    preposition (``BREAK_BEFORE``) nearest its middle, at least 3 words from
+    either end; otherwise (or in another language) it stays whole.
     """
     if _words(sentence) <= most:
         return [sentence]
     clauses = [c for c in re.split(r"(?<=[,;:])\s+|\s+(?=[\u2013\u2014-]\s)", sentence) if c]
+    if same_language(language, "en"):
+        clauses = [piece for c in clauses for piece in _halves(c, most)]
     sizes = [_words(c) for c in clauses]
     n = len(clauses)
     # best[i]: (pieces, longest piece) for clauses[i:], and where its first piece ends
@@ -438,6 +475,18 @@ def clause_pieces(sentence: str, most: int = CLAUSE_WORDS) -> list[str]:
         pieces.append(" ".join(clauses[i:j]))
         i = j
     return pieces
+
+
+def _halves(clause: str, most: int) -> list[str]:
+    """An English clause longer than ``most`` words cut before a ``BREAK_BEFORE`` word, recursively."""
+    words = clause.split(" ")
+    if _words(clause) <= most:
+        return [clause]
+    cuts = [k for k in range(3, len(words) - 2) if words[k].lower().strip("\"'(") in BREAK_BEFORE]
+    if not cuts:
+        return [clause]
+    k = min(cuts, key=lambda k: abs(2 * k - len(words)))
+    return _halves(" ".join(words[:k]), most) + _halves(" ".join(words[k:]), most)
 
 
 def _resampled_length(frames: int, from_rate: int, to_rate: int) -> int:
