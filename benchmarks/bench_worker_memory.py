@@ -83,7 +83,9 @@ def main() -> None:
     for i in range(args.runs):
         for name, env in variants.items():
             peak, seconds, rtf = run(texts, model.voice.speed, model.voice.language, env)
-            print(f"{name:12} run {i + 1}: peak {peak:6.1f} MB, {seconds:5.1f} s, CPU RTF {rtf:.3f}")
+            print(
+                f"{name:12} run {i + 1}: peak {peak:6.1f} MB, {seconds:5.1f} s, CPU RTF {rtf:.3f}"
+            )
 
 
 if __name__ == "__main__":
