@@ -19,6 +19,7 @@ priority it can get, and ignores SIGINT: the player decides when it ends.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -27,12 +28,46 @@ from pathlib import Path
 from typing import IO, Any
 
 NICE = 10  # well below the player: its audio thread (and its aplay) win every contention
+# glibc's M_MMAP_THRESHOLD: blocks of 1 MiB and more are mapped on their own and unmapped
+# when freed. Without a fixed value glibc raises the threshold after each large free, so
+# onnxruntime's freed arena chunks and numpy's line buffers stay in the heap for good.
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # malloc.h
 
 
 def lower_priority() -> None:
     """Below the player for the CPU; never fatal (a container may forbid it)."""
     with contextlib.suppress(OSError):
         os.nice(NICE)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt  # noqa: B018 - glibc only (musl has no mallopt / malloc_trim)
+        libc.malloc_trim  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def tune_malloc() -> None:
+    """Fix glibc's mmap threshold for this process (a no-op elsewhere): see ``MMAP_THRESHOLD``."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def release_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``), after each line.
+
+    A line's buffers (the voice's audio, the levelling's float64 copies) are
+    freed in the heap but stay resident; trimmed, the next line starts from
+    the voice's own footprint. About a millisecond.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def peak_rss_kb() -> int | None:
@@ -90,6 +125,7 @@ def serve(inp: IO[str], out: IO[str]) -> None:
             continue
         try:
             narrator.synthesize(text)
+            release_memory()
             _reply(out, {"text": text, "key": narrator.cache_key(text), "ok": True})
         except RelaxError as exc:
             _reply(out, {"text": text, "error": str(exc)})
@@ -101,6 +137,7 @@ def serve(inp: IO[str], out: IO[str]) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the player's to handle
     lower_priority()
+    tune_malloc()
     with contextlib.suppress(OSError):  # a broken pipe: the player is gone, nobody to answer
         serve(sys.stdin, sys.stdout)
     # Leave without running interpreter and C++ static teardown: onnxruntime's

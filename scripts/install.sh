@@ -12,8 +12,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # System packages: PortAudio (sounddevice), ALSA tools and headers (aplay; simpleaudio builds
-# against libasound2-dev), espeak-ng (fallback voice), ffmpeg (m4a/aac clips via pydub).
-PKGS="python3-venv python3-dev gcc libportaudio2 libsndfile1 libasound2-dev alsa-utils espeak-ng ffmpeg ${EXTRA_APT:-}"
+# against libasound2-dev), espeak-ng (fallback voice), ffmpeg (m4a/aac clips via pydub),
+# libebur128-1 (BS.1770 loudness of narration and clips, through ctypes).
+PKGS="python3-venv python3-dev gcc libportaudio2 libsndfile1 libasound2-dev alsa-utils espeak-ng ffmpeg libebur128-1 ${EXTRA_APT:-}"
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     $SUDO apt-get update -qq

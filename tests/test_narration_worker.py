@@ -198,3 +198,36 @@ def test_a_line_asked_for_after_close_fails_at_once(tmp_path: Path) -> None:
     worker.close()
     assert worker.wait_for("late", timeout=5) == Result("late", "narration stopped")
     assert worker.pids == []
+
+
+@needs_espeak
+def test_the_worker_levels_a_line_without_importing_scipy_or_pyloudnorm(tmp_path: Path) -> None:
+    """BS.1770 levelling is libebur128's (ctypes): scipy alone cost the worker 91 MB."""
+    import json
+    import subprocess
+
+    probe = (
+        "import io, json, sys\n"
+        "from relaxplayer import narration_worker\n"
+        "out = io.StringIO()\n"
+        "narration_worker.serve(io.StringIO(sys.argv[1]), out)\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'pyloudnorm'})\n"
+        "print(json.dumps([out.getvalue(), heavy]))\n"
+    )
+    voice = {"engine": "espeak", "model": None, "speed": 1.0, "language": "en"}
+    request = "\n".join(
+        [json.dumps({"voice": voice, "cache": str(tmp_path)}), json.dumps({"text": "Rest now."})]
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
+    done = subprocess.run(
+        [sys.executable, "-c", probe, request + "\n"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    replies, heavy = json.loads(done.stdout)
+    assert '"ok": true' in replies
+    assert heavy == []
+    assert list((tmp_path / "speech").glob("*.wav"))

@@ -2,8 +2,10 @@
 
 Every level decision in relaxplayer refers to these numbers, and
 docs/listening.md explains them. Loudness is in LUFS (K-weighted, gated; 1 LU =
-1 dB of loudness), measured with ``pyloudnorm`` for integrated loudness; true
-peak is in dBTP, measured on a 4x oversampled signal as in BS.1770-4 Annex 2.
+1 dB of loudness), measured with libebur128 (the reference library ffmpeg and
+mpv use, ``sounds/ebur128.py``); true peak is in dBTP, measured on a 4x
+oversampled signal as in BS.1770-4 Annex 2. Nothing here imports scipy: the
+narration worker levels every line, and scipy alone would cost it 91 MB.
 
 A mono source (the voice, tones, bells) is measured as the mono signal each
 speaker plays; the levels below are for that signal.
@@ -14,6 +16,8 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+
+from relaxplayer.sounds import ebur128
 
 # --- targets (LUFS, LU, dBTP) ---------------------------------------------------------
 VOICE_LUFS = -20.0  # every narration line and recorded clip, integrated, measured alone
@@ -39,21 +43,14 @@ def gain(db_value: float) -> float:
     return float(10 ** (db_value / 20))
 
 
-@cache
-def _meter(rate: int):  # -> pyloudnorm.Meter
-    """A BS.1770 meter per rate; pyloudnorm (and scipy) load on first use, not at start-up."""
-    import pyloudnorm
-
-    return pyloudnorm.Meter(rate, block_size=BLOCK_SECONDS)
-
-
 def integrated_loudness(data: np.ndarray, rate: int) -> float:
     """Gated integrated loudness of ``data`` (``(n,)`` or ``(n, channels)``), LUFS.
 
-    A sound shorter than one 400 ms gating block ("Release.") is measured over
-    copies of itself laid end to end: the same mean square, so its loudness is
-    its own momentary loudness over its length instead of being diluted by
-    padding. Silence measures ``-inf``.
+    Measured by libebur128 (``sounds/ebur128.py``). A sound shorter than one
+    400 ms gating block ("Release.") is measured over copies of itself laid
+    end to end: the same mean square, so its loudness is its own momentary
+    loudness over its length instead of being diluted by padding. Silence
+    measures ``-inf``.
     """
     x = np.asarray(data, dtype=np.float64)
     if x.shape[0] == 0:
@@ -62,41 +59,36 @@ def integrated_loudness(data: np.ndarray, rate: int) -> float:
     if x.shape[0] < block:
         reps = -(-block // x.shape[0])
         x = np.concatenate([x] * reps, axis=0)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = float(_meter(rate).integrated_loudness(x))
+    with ebur128.Meter(rate, 1 if x.ndim == 1 else x.shape[1]) as meter:
+        meter.add(x)
+        value = meter.integrated()
     return value if np.isfinite(value) and value > SILENCE_LUFS else float("-inf")
 
 
 def momentary(data: np.ndarray, rate: int, step: float = 0.1) -> np.ndarray:
     """Momentary loudness (400 ms windows every ``step`` seconds), LUFS per window.
 
-    Computed directly (K-weighting by pyloudnorm's own filters, then mean
-    squares), so a long render is measured in one vectorised pass.
+    Window ``k`` covers frames ``[k * step, k * step + 0.4 s)``; libebur128's
+    filters run once over the whole sound. A sound shorter than one window
+    gives one value, its integrated loudness (the copies rule above).
+    Silence reads about -200 LUFS rather than ``-inf``, so maxima compare.
     """
     x = np.asarray(data, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    weighted = _k_weight(x, rate)
-    power = np.sum(weighted**2, axis=1)  # channel weights 1.0 for L and R
-    csum = np.concatenate([[0.0], np.cumsum(power)])
+    floor = float(to_lufs(0.0))
     win, hop = int(BLOCK_SECONDS * rate), max(int(step * rate), 1)
     if x.shape[0] < win:
-        return np.array([-0.691 + 10 * np.log10(max(csum[-1] / max(x.shape[0], 1), 1e-20))])
+        return np.array([max(integrated_loudness(x, rate), floor)])
     starts = np.arange(0, x.shape[0] - win + 1, hop)
-    mean_square = (csum[starts + win] - csum[starts]) / win
-    return -0.691 + 10 * np.log10(np.maximum(mean_square, 1e-20))
-
-
-def _k_weight(x: np.ndarray, rate: int) -> np.ndarray:
-    """The BS.1770 K-weighting (high shelf, then high pass), channel by channel."""
-    out = x.copy()
-    for stage in _meter(rate)._filters.values():
-        for ch in range(out.shape[1]):
-            out[:, ch] = stage.apply_filter(out[:, ch])
-    return out
+    out = np.empty(starts.shape[0])
+    with ebur128.Meter(rate, x.shape[1], ebur128.MODE_M) as meter:
+        fed = 0
+        for k, start in enumerate(starts):
+            meter.add(x[fed : start + win])
+            fed = start + win
+            out[k] = meter.momentary()
+    return np.maximum(out, floor)
 
 
 def true_peak(data: np.ndarray, rate: int) -> float:
@@ -108,24 +100,65 @@ def true_peak(data: np.ndarray, rate: int) -> float:
     return db(float(np.max(true_peak_envelope(data), initial=0.0)))
 
 
+@cache
+def _phases() -> tuple[np.ndarray, ...]:
+    """The 4x interpolation filter, split into its 4 phases (21, 20, 20, 20 taps).
+
+    The filter is scipy's ``resample_poly(x, 4, 1)`` one, written out so the
+    worker needs no scipy (tests pin the two together): an 81-tap windowed
+    sinc, cutoff a quarter of the new Nyquist, Kaiser window (beta 5), unity
+    gain at DC, times 4 for the inserted zeros.
+    """
+    half = 10 * OVERSAMPLE
+    m = np.arange(2 * half + 1) - half
+    cutoff = 1.0 / OVERSAMPLE
+    h = cutoff * np.sinc(cutoff * m) * np.kaiser(2 * half + 1, 5.0)
+    h = h / h.sum() * OVERSAMPLE
+    return tuple(h[p::OVERSAMPLE] for p in range(OVERSAMPLE))
+
+
 def true_peak_envelope(data: np.ndarray) -> np.ndarray:
     """Per input frame, the largest oversampled magnitude around it (over all channels).
 
-    Oversampling by 4 with a polyphase FIR (scipy's ``resample_poly``, Kaiser
-    window) finds the peaks between samples that a DAC or an MP3 encoder will
-    reconstruct; the envelope lets a limiter act on them sample by sample.
+    Oversampling by 4 with a polyphase FIR (the filter of scipy's
+    ``resample_poly``, Kaiser window; zeros before and after the sound) finds
+    the peaks between samples that a DAC or an MP3 encoder will reconstruct;
+    the envelope lets a limiter act on them sample by sample. Output sample
+    ``4 m + p`` is phase ``p`` of the filter run over the input around frame ``m``.
     """
-    from scipy.signal import resample_poly
-
     x = np.asarray(data, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
     n = x.shape[0]
     if n == 0:
         return np.zeros(0)
-    up = resample_poly(x, OVERSAMPLE, 1, axis=0)[: n * OVERSAMPLE]
-    env = np.abs(up).max(axis=1).reshape(n, OVERSAMPLE).max(axis=1)
-    return np.maximum(env, np.abs(x).max(axis=1))
+    delay = 10  # the filter's centre, in input frames (its 81 taps span +-40 output samples)
+    env = np.abs(x).max(axis=1)
+    for ch in range(x.shape[1]):
+        for taps in _phases():
+            phase = np.convolve(x[:, ch], taps)[delay : delay + n]
+            np.maximum(env, np.abs(phase), out=env)
+    return env
+
+
+def _running_min(x: np.ndarray, half: int) -> np.ndarray:
+    """Minimum over ``x[i - half : i + half + 1]`` for every ``i``, edges held (van Herk / Gil-Werman).
+
+    The same as scipy's ``minimum_filter1d(x, 2 * half + 1, mode="nearest")``
+    in O(n): blocks of the window's width, with a running minimum forwards and
+    one backwards in each; any window spans the tail of one block and the head
+    of the next.
+    """
+    width = 2 * half + 1
+    padded = np.pad(x, half, mode="edge")
+    blocks = -(-padded.shape[0] // width)
+    buf = np.full(blocks * width, np.inf)
+    buf[: padded.shape[0]] = padded
+    rows = buf.reshape(blocks, width)
+    forward = np.minimum.accumulate(rows, axis=1).ravel()
+    backward = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
+    n = x.shape[0]
+    return np.minimum(backward[:n], forward[width - 1 : width - 1 + n])
 
 
 def line_gain(data: np.ndarray, rate: int, target: float = VOICE_LUFS) -> float:
@@ -148,8 +181,6 @@ def limit_peaks(
     still at or below what every frame needs. Only the loudest consonants
     move. Returns ``data`` itself when no peak passes the ceiling.
     """
-    from scipy.ndimage import minimum_filter1d
-
     ceiling = gain(ceiling_dbtp) * 0.999  # a hair under: the second pass rarely has work
     out = np.asarray(data, dtype=np.float32)
     half = max(int(smooth * rate), 1)
@@ -160,7 +191,7 @@ def limit_peaks(
         if env.size == 0 or float(env.max()) <= ceiling / 0.999:
             return out
         need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
-        need = minimum_filter1d(need, size=2 * half + 1, mode="nearest")
+        need = _running_min(need, half)
         g = np.convolve(np.pad(need, half, mode="edge"), window, mode="valid")
         g = np.minimum(g, need)  # rounding in the smoothing must not let a peak through
         out = (out * g.reshape((-1,) + (1,) * (out.ndim - 1))).astype(np.float32)
@@ -197,36 +228,33 @@ HOP_SECONDS = 0.1  # momentary windows start every 100 ms (75 % overlap, as BS.1
 class HopMeter:
     """K-weighted power of a stream, summed over channels, per 100 ms hop, fed block by block.
 
-    The same filters as ``integrated_loudness`` (pyloudnorm's), run with their
-    state carried from block to block, so an hour of audio is measured in
-    constant memory; ``powers`` holds one mean square per hop.
+    The same filters as ``integrated_loudness`` (libebur128's), their state
+    carried from block to block, so an hour of audio is measured in constant
+    memory; ``powers`` holds one mean square per hop (``rate // 10`` frames,
+    libebur128's own 100 ms).
     """
 
     def __init__(self, rate: int, channels: int) -> None:
-        from scipy.signal import lfilter
-
-        self._lfilter = lfilter
         self.rate = rate
-        self.hop = round(HOP_SECONDS * rate)
-        self._stages = [(f.b, f.a, f.passband_gain) for f in _meter(rate)._filters.values()]
-        self._state = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a, _ in self._stages]
-        self._carry = np.zeros(0)
-        self._powers: list[np.ndarray] = []
+        self.hop = rate // 10
+        self._meter = ebur128.Meter(rate, channels, ebur128.MODE_M)
+        self._carry = np.zeros((0, channels))
+        self._powers: list[float] = []
 
     def feed(self, block: np.ndarray) -> None:
         x = np.asarray(block, dtype=np.float64)
         x = x[:, None] if x.ndim == 1 else x
-        for k, (b, a, g) in enumerate(self._stages):
-            x, self._state[k] = self._lfilter(b, a, x, axis=0, zi=self._state[k])
-            x = x * g
-        p = np.concatenate([self._carry, np.sum(x**2, axis=1)])
-        n = p.shape[0] // self.hop
-        self._powers.append(p[: n * self.hop].reshape(n, self.hop).mean(axis=1))
-        self._carry = p[n * self.hop :]
+        x = np.concatenate([self._carry, x])
+        n = x.shape[0] // self.hop
+        for k in range(n):
+            self._meter.add(x[k * self.hop : (k + 1) * self.hop])
+            level = self._meter.window(100)
+            self._powers.append(10 ** ((level + 0.691) / 10) if np.isfinite(level) else 0.0)
+        self._carry = x[n * self.hop :]
 
     @property
     def powers(self) -> np.ndarray:
-        return np.concatenate(self._powers) if self._powers else np.zeros(0)
+        return np.array(self._powers)
 
 
 def block_powers(powers: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -36,11 +37,19 @@ from relaxplayer.sounds.text import same_language
 from relaxplayer.sounds.tones import ramp
 from relaxplayer.sounds.wavcache import read_wav, wav_bytes, wav_info
 
-FORMAT_VERSION = 5  # bump when synthesis, text rules or normalisation change the sound
+FORMAT_VERSION = 6  # bump when synthesis, text rules or normalisation change the sound
 # Relaxation is read slowly (about 100-140 words a minute): Piper's voices are
 # trained at a brisk reading pace, so their length scale is stretched, and
 # sentences get a breath of silence between them. docs/listening.md has the figures.
 SENTENCE_PAUSE = 0.9  # seconds of silence between sentences
+# Piper's memory follows the longest piece it synthesizes in one go (its tensors grow with
+# the audio: about 20 MB per second at the slow pace), so a long sentence is spoken in
+# clause-sized pieces, cut at its commas, semicolons, colons or spaced dashes (in English,
+# failing those, before a conjunction), each at most CLAUSE_WORDS words at speed 1.0 (fewer
+# when slower) where the text allows, joined by a comma's pause.
+# docs/narration.md has the figures.
+CLAUSE_WORDS = 10
+CLAUSE_PAUSE = 0.3  # seconds between two pieces of one sentence
 PIPER_LENGTH_SCALE = 1.5  # times the voice's own length scale, at speed 1.0
 EDGE = 0.03  # seconds kept before the first and after the last voiced sample of a sentence
 WORDS_PER_SECOND = {"piper": 2.5, "espeak": 3.1}  # measured at speed 1.0 (trimmed), for estimates
@@ -263,20 +272,34 @@ class Narrator:
     # --- engines ------------------------------------------------------------------------
 
     def _speak(self, text: str) -> tuple[np.ndarray, int]:
-        """Float32 mono speech at the engine's rate: sentences joined by short pauses."""
+        """Float32 mono speech at the engine's rate: sentences joined by short pauses.
+
+        Piper speaks a long sentence in clause pieces (``clause_pieces``), joined
+        by ``CLAUSE_PAUSE``; sentences are joined by ``SENTENCE_PAUSE``.
+        """
         parts = textmod.spoken_sentences(text, self.voice.language)
         if not parts:
             raise AssetError("nothing to say: the text has no words")
         if self.engine == "piper":
-            chunks, rate = self._piper_sentences(parts)
+            most = max(4, round(CLAUSE_WORDS * self.voice.speed))  # slower speech: fewer words
+            language = self.voice.language
+            pieces = [
+                (i, piece)
+                for i, part in enumerate(parts)
+                for piece in clause_pieces(part, most, language)
+            ]
+            chunks, rate = self._piper_sentences([piece for _, piece in pieces])
+            owners = [i for i, _ in pieces]
         else:
             rate = ESPEAK_RATE
             chunks = [self._espeak(p) for p in parts]
+            owners = list(range(len(parts)))
         gap = np.zeros(int(SENTENCE_PAUSE * rate), dtype=np.float32)
+        breath = np.zeros(int(CLAUSE_PAUSE * rate), dtype=np.float32)
         joined: list[np.ndarray] = []
         for i, chunk in enumerate(chunks):
             if i:
-                joined.append(gap)
+                joined.append(breath if owners[i] == owners[i - 1] else gap)
             joined.append(_trim_silence(chunk, rate))
         audio = np.concatenate(joined)
         if not np.any(np.abs(audio) > 1e-3):
@@ -309,10 +332,9 @@ class Narrator:
         ``PiperVoice.load`` takes no session options (its default spins a thread
         per core), so the session is built here: one thread, no spinning, no
         memory-pattern planning (every line has its own tensor sizes). The CPU
-        arena stays on: without it the worker's peak memory fell (273 -> 227 MB
-        with glibc's mmap threshold fixed), but tensors were mapped and unmapped
-        so often that, at 25 % of one core, the player underran 3-36 times per
-        run instead of 0-1 (docs/narration.md).
+        arena stays on (without it every tensor is mapped and unmapped: about
+        1.5x the CPU per line), but it is shrunk after every run, so between two
+        pieces the worker is back to the voice's own ~90 MB (docs/narration.md).
         """
         import onnxruntime
         from piper import PiperVoice
@@ -329,7 +351,11 @@ class Narrator:
         session = onnxruntime.InferenceSession(
             str(self.model), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        return PiperVoice(config=PiperConfig.from_dict(config), session=session)
+        run_options = onnxruntime.RunOptions()
+        run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        return PiperVoice(
+            config=PiperConfig.from_dict(config), session=_ShrinkingSession(session, run_options)
+        )
 
     def _espeak(self, sentence: str) -> np.ndarray:
         binary = espeak_binary()
@@ -359,6 +385,108 @@ class Narrator:
         return json.dumps(
             {"engine": self.engine, "voice": self.voice_id, "speed": self.voice.speed}
         )
+
+
+class _ShrinkingSession:
+    """An onnxruntime session whose every ``run`` hands its arena's free chunks back.
+
+    Piper calls ``session.run(names, feed)`` once per sentence piece and takes
+    no run options, so this stands in for the session. With the worker's
+    fixed mmap threshold (``narration_worker.tune_malloc``) the chunks are
+    unmapped, not kept in the heap: the arena no longer keeps the largest
+    piece's memory (rounded up to a power of two) for the rest of the session.
+    """
+
+    def __init__(self, session: Any, run_options: Any) -> None:
+        self._session = session
+        self._run_options = run_options
+
+    def run(self, names: Any, feed: Any) -> Any:
+        return self._session.run(names, feed, self._run_options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"[\w']+", text))
+
+
+# English words a long clause with no punctuation may be cut before (nearest the middle):
+# "For the next ten minutes you will breathe in | for about five and a half seconds,".
+# Not "and" / "or": they join nouns as often as clauses ("between your spine and your ...").
+BREAK_BEFORE = frozenset(
+    [
+        "but",
+        "then",
+        "so",
+        "while",
+        "until",
+        "as",
+        "with",
+        "for",
+        "because",
+        "when",
+        "where",
+        "which",
+        "into",
+        "from",
+        "through",
+        "before",
+        "after",
+    ]
+)
+
+
+def clause_pieces(sentence: str, most: int = CLAUSE_WORDS, language: str = "en") -> list[str]:
+    """``sentence`` cut at clause punctuation into pieces of at most ``most`` words, if longer.
+
+    Cuts fall after ``,`` ``;`` ``:`` or before a spaced dash, and the
+    punctuation stays with the piece before it (Piper then ends that piece
+    as it would at a comma). Of the ways to group the clauses, the one with
+    the fewest pieces, then the shortest longest piece, is taken, so "If
+    pain, stress or poor sleep go on for weeks, please talk to a doctor."
+    becomes two pieces (10 and 5 words), never "If pain," alone. A clause
+    still longer than ``most`` is cut, in English, before a conjunction or
+    preposition (``BREAK_BEFORE``) nearest its middle, at least 3 words from
+    either end; otherwise (or in another language) it stays whole.
+    """
+    if _words(sentence) <= most:
+        return [sentence]
+    clauses = [c for c in re.split(r"(?<=[,;:])\s+|\s+(?=[\u2013\u2014-]\s)", sentence) if c]
+    if same_language(language, "en"):
+        clauses = [piece for c in clauses for piece in _halves(c, most)]
+    sizes = [_words(c) for c in clauses]
+    n = len(clauses)
+    # best[i]: (pieces, longest piece) for clauses[i:], and where its first piece ends
+    best: list[tuple[int, int, int]] = [(0, 0, n)] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        options = []
+        for j in range(i + 1, n + 1):
+            size = sum(sizes[i:j])
+            if size > most and j > i + 1:
+                break
+            count, longest, _ = best[j]
+            options.append((count + 1, max(longest, size), j))
+        best[i] = min(options)
+    pieces, i = [], 0
+    while i < n:
+        j = best[i][2]
+        pieces.append(" ".join(clauses[i:j]))
+        i = j
+    return pieces
+
+
+def _halves(clause: str, most: int) -> list[str]:
+    """An English clause longer than ``most`` words cut before a ``BREAK_BEFORE`` word, recursively."""
+    words = clause.split(" ")
+    if _words(clause) <= most:
+        return [clause]
+    cuts = [k for k in range(3, len(words) - 2) if words[k].lower().strip("\"'(") in BREAK_BEFORE]
+    if not cuts:
+        return [clause]
+    k = min(cuts, key=lambda k: abs(2 * k - len(words)))
+    return _halves(" ".join(words[:k]), most) + _halves(" ".join(words[k:]), most)
 
 
 def _resampled_length(frames: int, from_rate: int, to_rate: int) -> int:

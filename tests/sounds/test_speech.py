@@ -324,3 +324,78 @@ def test_a_reading_narrator_never_synthesizes_in_its_own_process(tmp_path: Path)
     assert reader.syntheses == 0 and not list(tmp_path.glob("speech/*.wav"))
     Narrator(Voice(engine="espeak"), tmp_path).synthesize("Not made yet.")
     assert reader.synthesize("Not made yet.") == reader.path("Not made yet.")  # a cache hit
+
+
+@pytest.mark.parametrize(
+    ("sentence", "pieces"),
+    [
+        ("Breathe out slowly, and rest.", ["Breathe out slowly, and rest."]),  # short: whole
+        (
+            "If pain, stress or poor sleep go on for weeks, please talk to a doctor.",
+            ["If pain, stress or poor sleep go on for weeks,", "please talk to a doctor."],
+        ),
+        (
+            "When you are ready, let your eyes close, or let your gaze rest softly on the floor.",
+            [
+                "When you are ready, let your eyes close,",
+                "or let your gaze rest softly on the floor.",
+            ],
+        ),
+        (
+            "Rest here a while \u2014 nothing to do, nowhere to go; just breathing, just being here.",
+            [
+                "Rest here a while \u2014 nothing to do,",
+                "nowhere to go; just breathing, just being here.",
+            ],
+        ),
+        (  # no clause punctuation: before a conjunction or preposition near the middle
+            "For the next ten minutes you will breathe in for about five and a half seconds.",
+            ["For the next ten minutes you will breathe in", "for about five and a half seconds."],
+        ),
+        (  # never before "and" (it joins nouns too), never 2 words from an end: whole
+            "Place the ball between your spine and your left shoulder blade to rest it.",
+            ["Place the ball between your spine and your left shoulder blade to rest it."],
+        ),
+    ],
+)
+def test_long_sentences_are_cut_into_few_balanced_clause_pieces(
+    sentence: str, pieces: list[str]
+) -> None:
+    got = speech.clause_pieces(sentence, most=10)
+    assert got == pieces
+    assert " ".join(got) == sentence  # every word, every mark, in order
+
+
+def test_only_english_clauses_are_cut_at_words_other_languages_at_punctuation() -> None:
+    long_clause = "Atme ruhig ein und aus und lass die Schultern sinken for a while now."
+    assert speech.clause_pieces(long_clause, most=8, language="de") == [long_clause]
+    assert len(speech.clause_pieces(long_clause, most=8, language="en")) == 2
+    german = "Atme ruhig ein und aus, und lass die Schultern ganz langsam sinken."
+    assert speech.clause_pieces(german, most=8, language="de") == [
+        "Atme ruhig ein und aus,",
+        "und lass die Schultern ganz langsam sinken.",
+    ]
+
+
+def test_clause_pieces_of_a_sentence_are_joined_by_a_short_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces of one sentence get CLAUSE_PAUSE between them, sentences SENTENCE_PAUSE."""
+    rate = 1000
+    asked: list[str] = []
+
+    def fake(self: Narrator, parts: list[str]) -> tuple[list[np.ndarray], int]:
+        asked.extend(parts)
+        return [np.full(100, 0.5, np.float32) for _ in parts], rate
+
+    monkeypatch.setattr(speech, "piper_available", lambda: True)
+    monkeypatch.setattr(Narrator, "_choose", lambda self, voice: ("piper", None))
+    monkeypatch.setattr(Narrator, "_piper_sentences", fake)
+    narrator = Narrator(Voice(engine="piper"), cache_dir=tmp_path)
+    text_ = "Welcome. If pain, stress or poor sleep go on for weeks, please talk to a doctor."
+    audio, got_rate = narrator._speak(text_)
+    assert got_rate == rate and len(asked) == 3
+    silent = np.abs(audio) < 1e-6
+    edges = np.flatnonzero(np.diff(silent.astype(int)))  # starts and ends of the two gaps
+    gaps = [(b - a) / rate for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    assert gaps == pytest.approx([speech.SENTENCE_PAUSE, speech.CLAUSE_PAUSE], abs=0.002)
