@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import soundfile as sf
 
 from relaxplayer.errors import ConfigError, OutputError
 from relaxplayer.mixer import Mixer
-from relaxplayer.outputs.base import to_int16
+from relaxplayer.outputs.base import INT16_SCALE
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3"}
 SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
@@ -151,9 +152,23 @@ def _write(mixer: Mixer, tmp: Path, fmt: str, progress: Progress | None) -> None
         subtype=subtype,
     ) as f:  # fmt: skip
         for block in mixer.blocks(BLOCK):
-            f.write(to_int16(block) if subtype == "PCM_16" else block)
+            f.write(pcm16(block) if subtype == "PCM_16" else block)
             if progress:
                 progress(block.shape[0])
+
+
+def pcm16(block: np.ndarray) -> np.ndarray:
+    """A mixer block as little-endian int16: the very samples ``outputs.base.to_int16`` gives.
+
+    The mixer's last step, its limiter, keeps every sample within -2 dBFS, so
+    the clip ``to_int16`` does cannot change one here and is left out, and the
+    block (fresh from ``Mixer.render``, used once) is scaled and rounded in
+    place: 3 passes over it instead of 5 and no temporary, a tenth of a
+    60-minute render's time. Tests compare the two on rendered sessions.
+    """
+    np.multiply(block, INT16_SCALE, out=block)
+    np.rint(block, out=block)
+    return block.astype("<i2")
 
 
 def _umask() -> int:
@@ -221,7 +236,7 @@ def render_wav_stream(mixer: Mixer, stream: BinaryIO, progress: Progress | None 
     try:
         stream.write(header)
         for block in mixer.blocks(BLOCK):
-            stream.write(to_int16(block).tobytes())
+            stream.write(pcm16(block).data)  # the array's own bytes: no copy
             if progress:
                 progress(block.shape[0])
         stream.flush()

@@ -144,3 +144,20 @@ def test_linger_keeps_the_background_after_the_steps() -> None:
     out = render_all(make_mixer(text))
     assert out.shape[0] == 5 * RATE
     assert rms(out[2 * RATE : 3 * RATE]) > 0.005
+
+
+@pytest.mark.parametrize("gain", [1.0, 0.8, "ramp"])
+def test_mono_into_stereo_adds_the_same_samples_as_column_by_column(gain: object) -> None:
+    """The one-pass complex add gives exactly what two column adds give (play equals render)."""
+    from relaxplayer.mixer import _add
+
+    rng = np.random.default_rng(3)
+    out = rng.uniform(-0.5, 0.5, (1000, 2)).astype(np.float32)
+    mono = rng.uniform(-0.5, 0.5, (1000, 1)).astype(np.float32)
+    g = np.linspace(0.0, 1.0, 1000, dtype=np.float32) if gain == "ramp" else gain
+    expected = out.copy()
+    scaled = mono[:, 0] * (g if isinstance(g, np.ndarray) else np.float32(g))
+    for c in range(2):
+        expected[:, c] += scaled
+    _add(out, mono.copy(), g)  # type: ignore[arg-type]
+    assert np.array_equal(out, expected)

@@ -152,3 +152,33 @@ def test_a_full_disk_says_no_space_left(script: Path, tiny_disk: Path, ext: str)
     assert result.returncode == 1
     one_clean_message(result.stderr, "cannot write the audio file: No space left on device")
     assert list(tiny_disk.iterdir()) == []
+
+
+LOUD = """title: loud
+background: {sound: ocean, volume: 100%, fade_in: 0s}
+end: {fade_out: 1s}
+steps:
+  - bell: bowl
+    volume: 0 dB
+  - breathe: {inhale: 2, exhale: 2}
+    cycles: 2
+  - bell: chime
+"""
+
+
+def test_the_render_conversion_gives_the_samples_every_output_gets() -> None:
+    """``pcm16`` (no clip: the limiter bounds the mix) equals ``to_int16`` on a loud mix, block by block."""
+    import numpy as np
+
+    from relaxplayer.outputs.base import to_int16
+    from relaxplayer.render import pcm16
+    from tests.conftest import make_mixer
+
+    blocks = list(make_mixer(LOUD).blocks(4096))
+    loud = max(float(np.abs(b).max()) for b in blocks)
+    assert loud > 0.5  # the limiter's range is reached, not only quiet samples
+    for block in blocks:
+        expected = to_int16(block)
+        assert np.array_equal(pcm16(block.copy()), expected)
+    edge = np.array([[0.794, -0.794], [0.5 / 32767, -1.5 / 32767], [0.0, -0.0]], dtype=np.float32)
+    assert np.array_equal(pcm16(edge.copy()), to_int16(edge))

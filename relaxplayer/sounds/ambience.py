@@ -38,7 +38,7 @@ AMBIENCE_SECONDS = {"ocean": 48.0}
 TARGET_RMS = 0.1  # -20 dBFS over both channels, before the session's volume
 KNEE = 0.5  # -6 dBFS: above this, peaks are rounded off smoothly ...
 MAX_PEAK = 0.7  # -3 dBFS: ... and never reach this
-VERSION = 2  # bump when the synthesis changes, so loops cached by the mixer are made again
+VERSION = 3  # bump when the synthesis changes, so loops cached by the mixer are made again
 _ROLL_OFF = 4.0  # a band's gain is -48 dB at 4x its corner: no random bins drawn beyond
 
 
@@ -273,10 +273,16 @@ def _smooth_circular(x: np.ndarray, width: int) -> np.ndarray:
 # --- streaming beds: what the mixer plays -----------------------------------------------
 
 VOICES = 3  # voices per layer: every moment mixes this many unrelated excerpts
+OCEAN_VOICES = 2  # the ocean's waves already vary it: two voices of four channels are enough
 # each voice's own seamless table; at 44.1 kHz a noise bed or rain holds 6.4 MB, the ocean 12.7
 TABLE_SECONDS = 6.0
-SEGMENT_SECONDS = (1.1, 1.3, 1.7)  # per voice: unequal, so the voices' joins never line up
-CROSSFADE_SECONDS = 0.2  # equal-power join from one segment into the next
+# per voice: unequal, so the voices' joins never line up. Short: the highest correlation of
+# two 10 s windows grows with the share of a window one segment fills (3-4 s segments: 0.38)
+SEGMENT_SECONDS = (1.1, 1.3, 1.7)
+# equal-power join from one segment into the next: short, since a crossfaded frame costs four
+# passes where a plain one costs one (0.2 s fades made the layer 1.6x dearer); noise into
+# unrelated noise of the same spectrum at equal power has no seam to hear
+CROSSFADE_SECONDS = 0.05
 APART_SECONDS = 0.3  # segments crossfading read table positions at least this far apart
 DROP_CHUNK_SECONDS = 1.0  # near rain drops are placed per chunk of this many seconds
 NEAR_DROPS_PER_SECOND = 25.0
@@ -286,6 +292,7 @@ WAVES_PER_EPOCH = 8  # ... eight of them, each 6 s plus a random share of the ot
 HOP_SECONDS = 0.05  # the wave envelope's control rate
 SMOOTH_SECONDS = 0.6  # moving average over the envelope: no wave starts with a corner
 GAIN_STEP = 128  # frames: the wave gains are held this long (2.9 ms at 44.1 kHz)
+GAIN_CHUNK = 16384  # gain steps worked out at once and kept (48 s at 44.1 kHz)
 _M64 = (1 << 64) - 1
 
 
@@ -363,6 +370,7 @@ class Layer:
         channels = self._tables[0].shape[1]
         self._fade_in = np.repeat(np.sin(0.5 * np.pi * u).astype(np.float32)[:, None], channels, 1)
         self._fade_out = np.repeat(np.cos(0.5 * np.pi * u).astype(np.float32)[:, None], channels, 1)
+        self._scratch = np.empty((self._fade, channels), dtype=np.float32)  # one crossfade's worth
         self._apart = int(APART_SECONDS * rate)
         self._offsets: dict[tuple[int, int], int] = {}
 
@@ -370,7 +378,8 @@ class Layer:
         """This layer's frames ``[lo, lo + n)``: a new float32 ``(n, channels)`` array.
 
         The first voice writes every frame (a copy, no zeroing first); the
-        others add to it: the cost is about one pass over the block per voice.
+        others add to it: the cost is about one pass over the block per voice,
+        plus a little for the few frames that crossfade.
         """
         out = np.empty((n, self._tables[0].shape[1]), dtype=np.float32)
         for k in range(len(self._tables)):
@@ -387,49 +396,60 @@ class Layer:
         return sorted(found)
 
     def _voice(self, out: np.ndarray, lo: int, k: int, first: bool) -> None:
+        """Voice ``k`` into ``out`` (frames ``[lo, lo + len(out))``): plain spans, then crossfades.
+
+        Segment ``j`` alone sounds over ``[start_j, start_j+1 - x)``; over
+        ``[start_j+1 - x, start_j+1)`` it fades out while ``j + 1`` fades in.
+        Each span is one or two whole-array operations, whatever the block size.
+        """
         hi = lo + out.shape[0]
         seg, phase, x = self._segments[k], self._phases[k], self._fade
-        # ascending j: a segment's fade-in always follows the fade-out it is added to
-        for j in range((lo - phase) // seg, (hi - phase + x - 1) // seg + 1):
-            start = phase + j * seg  # fully in from here ...
-            end = start + seg  # ... until it has faded out here
-            a, b = max(lo, start - x), min(hi, end)
-            if a >= b:
-                continue
-            off = self._offset(k, j)
-            self._copy(out, lo, k, off, a, min(b, start), self._fade_in, start - x, False)
-            self._copy(out, lo, k, off, max(a, start), min(b, end - x), None, 0, first)
-            self._copy(out, lo, k, off, max(a, end - x), b, self._fade_out, end - x, first)
+        a = lo
+        while a < hi:
+            j = (a - phase) // seg
+            cross = phase + (j + 1) * seg - x  # the fade into segment j + 1 starts here
+            if a < cross:
+                b = min(hi, cross)
+                self._read(out[a - lo : b - lo], k, self._offset(k, j), a, None, 0, first)
+            else:
+                b = min(hi, cross + x)
+                dst = out[a - lo : b - lo]
+                old, new = self._offset(k, j), self._offset(k, j + 1)
+                if first:
+                    self._read(dst, k, old, a, self._fade_out, a - cross, True)
+                else:
+                    scratch = self._scratch[: b - a]
+                    self._read(scratch, k, old, a, self._fade_out, a - cross, True)
+                    dst += scratch
+                scratch = self._scratch[: b - a]
+                self._read(scratch, k, new, a, self._fade_in, a - cross, True)
+                dst += scratch
+            a = b
 
-    def _copy(
+    def _read(
         self,
-        out: np.ndarray,
-        lo: int,
+        dst: np.ndarray,
         k: int,
         off: int,
         a: int,
-        b: int,
         gain: np.ndarray | None,
-        g0: int,
+        g: int,
         assign: bool,
     ) -> None:
-        """Put table ``k`` at ``off`` (times ``gain[frame - g0]``) into frames ``[a, b)`` of ``out``."""
+        """Table ``k`` from position ``off + a`` (times ``gain[g:]``) into ``dst``: set or added."""
         table = self._tables[k]
         size = table.shape[0]
-        p = (off + a) % size
-        while a < b:
-            m = min(b - a, size - p)
-            dst, src = out[a - lo : a - lo + m], table[p : p + m]
-            if gain is None:
-                if assign:
-                    dst[:] = src
-                else:
-                    dst += src
+        p, i, n = (off + a) % size, 0, dst.shape[0]
+        while i < n:
+            m = min(n - i, size - p)
+            part, src = dst[i : i + m], table[p : p + m]
+            if gain is not None:  # always assigned: a crossfade's halves go through the scratch
+                np.multiply(src, gain[g + i : g + i + m], out=part)
             elif assign:
-                np.multiply(src, gain[a - g0 : a - g0 + m], out=dst)
+                part[:] = src
             else:
-                dst += src * gain[a - g0 : a - g0 + m]
-            a, p = a + m, 0
+                part += src
+            i, p = i + m, 0
 
     def _offset(self, k: int, j: int) -> int:
         if (k, j) in self._offsets:
@@ -469,11 +489,11 @@ class Bed:
 
 
 def _voice_tables(
-    seed: int, layer: int, make: Callable[[np.random.Generator], np.ndarray]
+    seed: int, layer: int, make: Callable[[np.random.Generator], np.ndarray], voices: int = VOICES
 ) -> list[np.ndarray]:
-    """One unit-RMS table per voice, each scaled by 1/sqrt(VOICES): the voices add up to unit RMS."""
-    scale = np.float32(1 / np.sqrt(VOICES))
-    return [np.asarray(make(_rng(seed, layer, k)), dtype=np.float32) * scale for k in range(VOICES)]
+    """One unit-RMS table per voice, each scaled by 1/sqrt(voices): the voices add up to unit RMS."""
+    scale = np.float32(1 / np.sqrt(voices))
+    return [np.asarray(make(_rng(seed, layer, k)), dtype=np.float32) * scale for k in range(voices)]
 
 
 class NoiseBed(Bed):
@@ -605,12 +625,13 @@ class Ocean(Bed):
             return np.hstack([deep, wash])
 
         # deep and wash side by side, (frames, 4): one read per voice, one gain pass per block
-        self._layer = Layer(_voice_tables(seed, 5, make), rate, (seed, 5))
+        self._layer = Layer(_voice_tables(seed, 5, make, OCEAN_VOICES), rate, (seed, 5))
         self._seed = seed
         self._hop = max(int(HOP_SECONDS * rate), 1)
         self._points = round(EPOCH_SECONDS / HOP_SECONDS)  # control points per epoch
         self._lag = max(int(_rng(seed, 7).uniform(0.2, 0.5) / HOP_SECONDS), 1)
         self._epochs: dict[int, np.ndarray] = {}
+        self._gain_chunks: dict[int, np.ndarray] = {}
         e = self._env(0, 10 * self._points)
         power = np.mean((0.3 + 0.7 * e) ** 2) + 0.49 * np.mean(e**4)
         self._gain = float(TARGET_RMS / np.sqrt(power))
@@ -629,18 +650,35 @@ class Ocean(Bed):
         The envelope is interpolated linearly to every ``GAIN_STEP``-th frame
         of absolute time and held in between: a step is at most a few parts in
         ten thousand, far under the noise's own sample-to-sample change, and a
-        repeat is one cheap pass where a per-frame ramp costs four.
+        repeat is one cheap pass where a per-frame ramp costs four. The steps
+        are worked out a ``GAIN_CHUNK`` at a time and kept, so a block costs
+        one slice and one repeat.
         """
         q0, q1 = lo // GAIN_STEP, (lo + n - 1) // GAIN_STEP + 1
-        at = np.arange(q0, q1, dtype=np.float64) * (GAIN_STEP / self._hop)  # in control points
-        e = np.empty((q1 - q0, 2))
-        for c, shift in enumerate((0, self._lag)):
-            j0 = int(at[0]) - shift
-            env = self._env(j0, int(at[-1]) - shift + 2)
-            e[:, c] = np.interp(at - shift, np.arange(j0, j0 + len(env)), env)
-        gains = np.hstack([(0.3 + 0.7 * e) * self._gain, (0.7 * self._gain) * e * e])
+        c0, c1 = q0 // GAIN_CHUNK, (q1 - 1) // GAIN_CHUNK
+        if c0 == c1:
+            steps = self._gain_chunk(c0)[q0 - c0 * GAIN_CHUNK : q1 - c0 * GAIN_CHUNK]
+        else:
+            parts = [self._gain_chunk(c) for c in range(c0, c1 + 1)]
+            steps = np.concatenate(parts)[q0 - c0 * GAIN_CHUNK : q1 - c0 * GAIN_CHUNK]
         skip = lo - q0 * GAIN_STEP
-        return np.repeat(gains.astype(np.float32), GAIN_STEP, axis=0)[skip : skip + n]
+        return np.repeat(steps, GAIN_STEP, axis=0)[skip : skip + n]
+
+    def _gain_chunk(self, c: int) -> np.ndarray:
+        """The float32 ``(GAIN_CHUNK, 4)`` gains of steps ``[c, c + 1) * GAIN_CHUNK``."""
+        if c not in self._gain_chunks:
+            q0, q1 = c * GAIN_CHUNK, (c + 1) * GAIN_CHUNK
+            at = np.arange(q0, q1, dtype=np.float64) * (GAIN_STEP / self._hop)  # control points
+            e = np.empty((q1 - q0, 2))
+            for side, shift in enumerate((0, self._lag)):
+                j0 = int(at[0]) - shift
+                env = self._env(j0, int(at[-1]) - shift + 2)
+                e[:, side] = np.interp(at - shift, np.arange(j0, j0 + len(env)), env)
+            gains = np.hstack([(0.3 + 0.7 * e) * self._gain, (0.7 * self._gain) * e * e])
+            if len(self._gain_chunks) >= 2:
+                self._gain_chunks.pop(next(iter(self._gain_chunks)))
+            self._gain_chunks[c] = gains.astype(np.float32)
+        return self._gain_chunks[c]
 
     def _env(self, j0: int, j1: int) -> np.ndarray:
         """The wave envelope (about 0..1) at control points ``[j0, j1)``."""
