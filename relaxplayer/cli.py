@@ -1091,5 +1091,6 @@ def serve(
         history=not no_history,
         mpd=mpd_address or config.mpd,
         web=_web_address(listen, config, no_web),
+        output=output_spec or config.output,
     )
     run_box(config, options, _log)
