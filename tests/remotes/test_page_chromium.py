@@ -2,7 +2,8 @@
 and a pause clicked on it measured at the virtual sound card.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and selenium; skipped without them.
-``RELAXPLAYER_SCREENSHOT=docs/remotes-page.png`` also saves the phone-size screenshot there.
+``RELAXPLAYER_SCREENSHOTS=docs`` also saves the phone-size screenshots there
+(``remotes-page.png`` paused, ``remotes-page-breathing.png`` with the breathing guide).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ pytestmark = [
         CHROMIUM is None or DRIVER is None, reason="needs chromium and chromium-driver"
     ),
 ]
+
+
+def screenshot(browser, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Save the page's top, phone size, into $RELAXPLAYER_SCREENSHOTS (docs/), if set."""
+    folder = os.environ.get("RELAXPLAYER_SCREENSHOTS")
+    if folder:
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(str(Path(folder) / name))
 
 
 @pytest.fixture
@@ -88,10 +97,45 @@ def test_page_plays_shows_progress_live_and_pauses(env: dict[str, str], browser)
         assert get(port, "/api/status")["state"] == "paused"
         assert browser.find_element(By.CSS_SELECTOR, "#toggle .i-play").is_displayed()
         assert not browser.find_element(By.CSS_SELECTOR, "#toggle .i-pause").is_displayed()
-        shot = os.environ.get("RELAXPLAYER_SCREENSHOT")
-        if shot:
-            browser.execute_script("window.scrollTo(0, 0)")
-            browser.save_screenshot(shot)
+        screenshot(browser, "remotes-page.png")
+        box.proc.send_signal(signal.SIGTERM)
+        assert box.proc.wait(20) == 0
+    finally:
+        box.close()
+
+
+BREATHING = """\
+title: Evening breath
+steps:
+  - section: Settle
+  - breathe: box
+    cycles: 6
+  - pause: 5m
+"""
+
+
+def test_the_breathing_guide_and_the_sleep_timer_show_live(
+    env: dict[str, str], browser, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "config" / "sessions" / "breath.yaml").write_text(BREATHING)
+    port = free_port()
+    box = Serve(env, "--listen", f"127.0.0.1:{port}")
+    try:
+        box.expect(f"web: phone page on http://127.0.0.1:{port}/")
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-session="breath"]')).click()
+        label = wait.until(lambda d: d.find_element(By.ID, "breath-label"))
+        wait.until(lambda d: label.text == "inhale")
+        wait.until(lambda d: label.text not in ("", "inhale"))  # the phases follow live
+        assert browser.find_element(By.ID, "section").text.startswith("Settle")
+        browser.find_element(By.CSS_SELECTOR, '[data-sleep="30"]').click()
+        wait.until(lambda d: "left" in d.find_element(By.ID, "sleep-left").text)
+        pressed = browser.find_element(By.CSS_SELECTOR, '[data-sleep="30"]')
+        assert pressed.get_attribute("aria-pressed") == "true"
+        assert get(port, "/api/status")["sleep_remaining"] > 29 * 60
+        wait.until(lambda d: label.text == "inhale")
+        screenshot(browser, "remotes-page-breathing.png")
         box.proc.send_signal(signal.SIGTERM)
         assert box.proc.wait(20) == 0
     finally:
