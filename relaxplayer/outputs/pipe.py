@@ -22,6 +22,7 @@ stops reading a FIFO for good after its first end of file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -73,6 +74,13 @@ def hold_fifo(path: Path) -> Callable[[], None]:
                 os.close(fd)
 
     return release
+
+
+def _discard(fd: int) -> None:
+    """Empty the FIFO (the held descriptor reads too): what nobody read in time is dropped."""
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 65536):
+            pass
 
 
 def _held_copy(path: Path) -> int | None:
@@ -155,6 +163,7 @@ class PipeOutput(ThreadedOutput):
                 view, waited_since = view[n:], time.monotonic()
                 continue
             if time.monotonic() - waited_since > READER_WAIT:
+                _discard(fd)  # a reader that comes later must not hear this stale audio
                 raise OutputError(
                     f"nothing has read the FIFO {self.path} for {READER_WAIT:g} s; "
                     "is its reader (e.g. snapserver) running?"
