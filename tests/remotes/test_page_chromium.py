@@ -273,3 +273,46 @@ def _silent_after(data: bytes, growth: Growth, begin: int, end: int, clicked: fl
     last = int(np.flatnonzero(loud)[-1])
     assert last < len(samples) - CARD_RATE, "still sound a second after the pause"
     return growth.written_by(begin + (last + 1) * 4) - clicked
+
+
+def test_a_phone_pairs_once_and_keeps_the_token_in_a_cookie(  # type: ignore[no-untyped-def]
+    env: dict[str, str], browser, tmp_path: Path
+) -> None:
+    """Off loopback: the address serve prints (with its QR code) pairs the browser once; the
+    token leaves the address bar for an HttpOnly, SameSite=Strict cookie that later visits use."""
+    port = free_port()
+    box = Serve(env, "--listen", f"0.0.0.0:{port}")
+    try:
+        line = box.expect("phone page pairing (shown once")
+        token = (tmp_path / "config" / "remote-token").read_text().strip()
+        assert line.endswith(f":{port}/?token={token}")
+        box.expect(f"web: phone page on http://0.0.0.0:{port}/ (paired phones only)")
+        base = f"http://127.0.0.1:{port}/"
+        assert http_status(base) == 401  # no cookie, no page
+        browser.get(f"{base}?token={token}")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-session="steps"]'))
+        assert browser.current_url == base  # the token is gone from the address
+        (cookie,) = browser.get_cookies()
+        assert (cookie["name"], cookie["value"]) == ("relaxplayer_token", token)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert browser.execute_script("return document.cookie") == ""  # no script can read it
+        browser.get(base)  # a later visit: no token in the address, the cookie does it
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-session="steps"]'))
+        assert browser.find_element(By.ID, "now-title").text == "Nothing playing"
+        box.proc.send_signal(signal.SIGTERM)
+        assert box.proc.wait(20) == 0
+    finally:
+        box.close()
+
+
+def http_status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
