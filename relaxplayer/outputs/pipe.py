@@ -100,6 +100,7 @@ class PipeOutput(ThreadedOutput):
         self.retryable = path is not None
         self._stream: BinaryIO | None = None
         self._held_fd: int | None = None  # a copy of serve's held FIFO (non-blocking)
+        self._cut = threading.Event()  # stop without draining: drop what is not written yet
 
     def _open(self) -> None:
         if self.path is None:
@@ -146,7 +147,7 @@ class PipeOutput(ThreadedOutput):
             raise OutputError(f"nothing is reading {where} any more (the reader quit)") from None
 
     def _write_held(self, fd: int, data: bytes) -> None:
-        """Write all of ``data`` as the reader makes room (it paces us), unless stopping.
+        """Write all of ``data`` as the reader makes room (it paces us), unless cut short.
 
         The held descriptor is non-blocking (it is shared), so a reader that has
         stopped reading shows as no room for ``READER_WAIT`` seconds: an
@@ -154,7 +155,7 @@ class PipeOutput(ThreadedOutput):
         """
         view = memoryview(data)
         waited_since = time.monotonic()
-        while view and not self._stop.is_set():
+        while view and not self._cut.is_set():
             try:
                 n = os.write(fd, view)
             except BlockingIOError:
@@ -169,6 +170,9 @@ class PipeOutput(ThreadedOutput):
                     "is its reader (e.g. snapserver) running?"
                 )
             select.select([], [fd], [], 0.05)
+
+    def _interrupt(self) -> None:
+        self._cut.set()
 
     def _close(self, drain: bool) -> None:
         if self._held_fd is not None:
