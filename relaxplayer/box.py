@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from relaxplayer.controls.signals import dispatched_signals
 from relaxplayer.errors import RelaxError
 from relaxplayer.history import History
 from relaxplayer.service.config import Config, load_config
-from relaxplayer.service.core import Service
+from relaxplayer.service.core import DeviceWait, Service
 
 Log = Callable[[str], None]
 TICK_SECONDS = 1.0  # the scheduler's and sleep timer's resolution
@@ -39,7 +40,46 @@ class BoxOptions:
     history: bool = True
     mpd: str | None = None
     web: str | None = None
+    device_wait: DeviceWait | None = None  # see ``device_wait_for``
+    now: Callable[[], datetime] | None = None  # the schedules' wall clock (aware); tests inject it
     output: str | None = None  # the output spec: a ``pipe:PATH`` FIFO is held for the box's life
+
+
+def device_wait_for(spec: str, device: str | None, rate: int) -> DeviceWait | None:
+    """How ``serve`` waits for the output named by ``spec`` when it goes away; None: it does not.
+
+    A sound card (``auto``, ``alsa``, ``portaudio``, ``simpleaudio``) is probed
+    for real with a few milliseconds of silence (the outputs' own ``probe``);
+    a FIFO (``pipe:PATH``, whose reader may come back) is simply tried again.
+    A file, stdout and ``null`` cannot come back: their failure ends the session.
+    """
+    kind, _, arg = spec.partition(":")
+    if kind in ("file", "null") or (kind == "pipe" and not arg):
+        return None
+    if kind == "pipe":
+        return DeviceWait()
+    return DeviceWait(probe=lambda: _probe(kind, device, rate))
+
+
+def _probe(kind: str, device: str | None, rate: int) -> str | None:
+    """Why the sound device does not play now, or None when it does (about 50 ms)."""
+    from relaxplayer.outputs import alsa, portaudio, simpleaudio
+
+    why: list[str] = []
+    if kind in ("auto", "portaudio"):
+        portaudio.rescan()  # a card plugged in again is a new device to PortAudio
+        if (reason := portaudio.probe(rate, 2, device)) is None:
+            return None
+        why.append(reason)
+    if kind in ("auto", "alsa"):
+        if (reason := alsa.probe(rate, 2, device)) is None:
+            return None
+        why.append(reason)
+    if kind == "simpleaudio":
+        if (reason := simpleaudio.probe(rate, 2)) is None:
+            return None
+        why.append(reason)
+    return "; ".join(why) or f"unknown output {kind}"
 
 
 class _Signals:
@@ -64,7 +104,15 @@ class _Signals:
 def run_box(config: Config, options: BoxOptions, log: Log) -> None:
     """Serve until SIGTERM or SIGINT, which fade the playing session out and return."""
     history = History(warn=log) if config.history and options.history else None
-    service = Service(options.make_playback, config, history=history, log=log)
+    clock = {"now": options.now} if options.now is not None else {}
+    service = Service(
+        options.make_playback,
+        config,
+        history=history,
+        log=log,
+        device_wait=options.device_wait,
+        **clock,
+    )
     signals = _Signals()
     extras: list[Any] = []
     release_fifo: Callable[[], None] | None = None

@@ -455,6 +455,13 @@ def _level_option(value: str) -> float:
     metavar="TIME",
     help="Sleep timer: fade out over a minute so that playback ends after TIME (30m).",
 )
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="HH:MM",
+    help="Wait until this time of day (24-hour, local), then play; Ctrl-C cancels.",
+)
 @click.option("--no-history", is_flag=True, help="Do not record this playback in the history.")
 @click.option("--plain", is_flag=True, help="One line per cue instead of the status panel.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show underruns and device details.")
@@ -469,6 +476,7 @@ def play(
     rate: int,
     resume: bool,
     sleep_after: str | None,
+    at: str | None,
     no_history: bool,
     plain: bool,
     verbose: bool,
@@ -491,6 +499,7 @@ def play(
     outputs.check_spec(output_spec, device)
     gain = _level_option(volume)
     sleep_seconds = _sleep_option(sleep_after)
+    wait = _at_option(at)
     session, where, start_at, fade_in = _resume_option(session, start_at, resume)
     model = load(where)
     playback = Playback(
@@ -505,6 +514,8 @@ def play(
             make_display(sys.stdout, plain=plain, verbose=verbose, chatter=outputs.chatter_summary)
         ],
     )
+    if wait is not None:
+        _wait_until(wait)
     recorders = _recorders(playback, session, str(model.source), history=not no_history)
     if sleep_seconds is not None:
         from relaxplayer.service.core import SleepTimer
@@ -533,6 +544,34 @@ def play(
         for recorder in recorders:
             if hasattr(recorder, "history"):
                 recorder.history.close()
+
+
+def _at_option(value: str | None) -> Any:
+    """``--at``: a ``waiting.Wait`` until that time of day, or None."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    from relaxplayer import waiting
+
+    return waiting.Wait(waiting.target(value, datetime.now().astimezone()))
+
+
+def _wait_until(wait: Any) -> None:
+    """Say what is waited for, then wait; Ctrl-C exits 130, SIGTERM (or SIGHUP) 0."""
+    import signal
+    from datetime import datetime
+
+    from relaxplayer import waiting
+
+    with waiting.cancelled_by_signals(wait):  # said once signals cancel it
+        click.echo(waiting.describe(wait.at, datetime.now().astimezone()), err=True)
+        if wait.run():
+            return
+    if wait.signal == signal.SIGINT:
+        raise KeyboardInterrupt
+    click.echo(f"{signal.Signals(wait.signal).name}: not playing, the wait was cancelled", err=True)
+    click.get_current_context().exit(0)
 
 
 def _sleep_option(value: str | None) -> float | None:
@@ -994,7 +1033,13 @@ def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..
     from relaxplayer.outputs import open_output
     from relaxplayer.playback import Playback
 
-    def make(name: str, volume: float = 1.0, **_: Any) -> Playback:
+    def make(
+        name: str,
+        volume: float = 1.0,
+        start_at: str | None = None,
+        fade_in: float = 0.0,
+        **_: Any,
+    ) -> Playback:
         model = load(name)
         return Playback(
             model,
@@ -1002,6 +1047,8 @@ def _box_factory(output_spec: str, device: str | None, rate: int) -> Callable[..
             narrator=check_voice(model, None, False),
             rate=rate,
             volume=volume,
+            start_at=start_at,  # a session continued after a lost device
+            fade_in=fade_in,
         )
 
     return make
@@ -1095,7 +1142,7 @@ def serve(
     if show_pairing:
         _print_pairing(listen, config_path)
         return
-    from relaxplayer.box import BoxOptions, run_box
+    from relaxplayer.box import BoxOptions, device_wait_for, run_box
     from relaxplayer.service.config import default_path as default_config
     from relaxplayer.service.config import load_config
 
@@ -1108,12 +1155,14 @@ def serve(
             + (f"on pin {config.button.pin}" if config.button else "off")
         )
         return
+    spec, device = output_spec or config.output, device or config.device
     options = BoxOptions(
         config_path=config_path,
-        make_playback=_box_factory(output_spec or config.output, device or config.device, rate),
+        make_playback=_box_factory(spec, device, rate),
         history=not no_history,
         mpd=mpd_address or config.mpd,
         web=_web_address(listen, config, no_web),
-        output=output_spec or config.output,
+        device_wait=device_wait_for(spec, device, rate),
+        output=spec,
     )
     run_box(config, options, _log)

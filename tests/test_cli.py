@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import wave
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +210,62 @@ def test_render_refuses_what_it_could_not_finish_before_any_work(
     result = run("render", str(short), "-o", str(short / "x.wav"))
     assert result.exit_code == 2 and f"folder {short} is not a folder" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.yaml", "taken.wav"]
+
+
+# --- play --at ---------------------------------------------------------------------
+
+
+def _play_at(short: Path, at: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "relaxplayer", "play", str(short), "--at", at]
+    return subprocess.Popen(
+        [*command, "--output", "null", "--rate", "8000", "--no-history", "--plain"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_play_at_waits_until_then_plays(short: Path) -> None:
+    at = (datetime.now().astimezone() + timedelta(seconds=3)).replace(microsecond=0)
+    proc = _play_at(short, f"{at:%H:%M:%S}")
+    out, err = proc.communicate(timeout=60)
+    done = datetime.now().astimezone()
+    assert proc.returncode == 0, err
+    assert err.startswith(f"waiting until {at:%H:%M:%S} (in ")
+    assert err.splitlines()[0].endswith(" s); Ctrl-C to cancel")
+    assert "Short" in out  # then it played
+    assert done >= at + timedelta(seconds=3)  # not before: 3 s of session after the wait
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGTERM, 0, "SIGTERM: not playing, the wait was cancelled"),
+        (signal.SIGINT, 130, "interrupted"),
+    ],
+)
+def test_play_at_is_cancelled_at_once_by_a_signal(
+    short: Path, signum: int, code: int, said: str
+) -> None:
+    at = datetime.now().astimezone() + timedelta(hours=1, minutes=1)
+    proc = _play_at(short, f"{at:%H:%M}")
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("waiting until ")  # the signals are handled
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == code
+        assert said in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_play_at_a_bad_time_is_exit_2(short: Path) -> None:
+    result = CliRunner().invoke(main, ["play", str(short), "--at", "25:00", "--output", "null"])
+    assert result.exit_code == 2
+    assert "error: --at 25:00: write a time of day like 22:30 (24-hour clock)" in result.output

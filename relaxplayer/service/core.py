@@ -13,27 +13,62 @@ any thread. History and resume points are listeners of each playback. Time
 comes from two injected clocks: ``now`` (aware wall clock, for schedules) and
 ``monotonic`` (seconds, for the sleep timer); ``tick`` is called regularly by
 ``serve`` (about once a second) and directly by tests.
+
+A sound device that goes away does not end the session (``DeviceWait``): the
+worker keeps it, waits for the device with a backoff, and continues it with a
+new playback from the factory (``start_at``, ``fade_in``) a few seconds before
+where it stopped, in the same history row.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from relaxplayer import events as ev
-from relaxplayer import library
+from relaxplayer import library, units
 from relaxplayer.commands import QUIT_FADE
-from relaxplayer.errors import ConfigError, RelaxError
+from relaxplayer.errors import ConfigError, OutputError, RelaxError
 from relaxplayer.history import History, HistoryListener
-from relaxplayer.resume import ResumeListener
+from relaxplayer.resume import BACK_OFF, ResumeListener
 from relaxplayer.service.config import Config
 from relaxplayer.service.scheduler import Run, Scheduler
 
 SWITCH_FADE = 1.0  # seconds: fading out one session to start another
+# Seconds between tries for a lost sound device; the last one repeats for ever.
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 10.0)
+DEVICE_FADE_IN = 3.0  # seconds: a session continued on a device that came back, from silence
+
+
+def _wait_on(cond: threading.Condition, seconds: float) -> None:
+    cond.wait(seconds)
+
+
+@dataclass(frozen=True)
+class DeviceWait:
+    """How ``serve`` waits for a sound device that went away (or was not there).
+
+    The session is kept, not ended: every ``delays`` seconds (the last one
+    repeating) ``probe`` is asked whether the device plays now (None: yes; a
+    string says why not; no probe: a new playback is simply tried), and when it
+    does the session goes on a few seconds before where it stopped, fading in.
+    ``sleep(cond, seconds)`` is called with the service's condition held and
+    must release it while it waits (``Condition.wait``): every command notifies
+    it, so a stop or a quit ends the wait at once. Tests inject it.
+    """
+
+    probe: Callable[[], str | None] | None = None
+    delays: tuple[float, ...] = RETRY_DELAYS
+    sleep: Callable[[threading.Condition, float], object] = _wait_on
+
+    def schedule(self) -> Iterator[float]:
+        """The waits, in seconds: ``delays``, then its last one for ever."""
+        return itertools.chain(self.delays, itertools.repeat(self.delays[-1]))
 
 
 class PlaybackLike(Protocol):
@@ -141,6 +176,9 @@ class _Current:
         self.volume = 1.0
         self.underruns = 0  # as the output last reported them (remotes, benchmarks)
         self.started = False
+        self.stopped = False  # a stop (or the sleep timer) was asked for: never wait for a device
+        self.waiting = False  # for the sound device to come back
+        self.back_from: int | None = None  # continued here after an outage; "back" not said yet
 
 
 class Service:
@@ -157,9 +195,12 @@ class Service:
         scheduler: Scheduler | None = None,
         find: Callable[[str], library.Entry] = library.find,
         log: Callable[[str], None] = lambda line: None,
+        device_wait: DeviceWait | None = None,
     ) -> None:
+        """``device_wait`` None: a failed output ends the session (a file, null); see DeviceWait."""
         self.config = config or Config()
         self._make = make_playback
+        self._device_wait = device_wait
         self._history = history
         self._monotonic = monotonic
         self._find = find
@@ -236,16 +277,25 @@ class Service:
         with self._cond:
             return self._current.playback if self._current is not None else None
 
+    def _while_waiting(self, paused: bool | None) -> bool:
+        """A pause or resume while the device is away: kept for when it is back (None toggles)."""
+        with self._cond:
+            c = self._current
+            if c is None or not c.waiting:
+                return False
+            c.paused = (not c.paused) if paused is None else paused
+            return True
+
     def toggle_pause(self) -> None:
-        if p := self._playing():
+        if not self._while_waiting(None) and (p := self._playing()):
             p.toggle_pause()
 
     def pause(self) -> None:
-        if p := self._playing():
+        if not self._while_waiting(True) and (p := self._playing()):
             p.pause()
 
     def resume(self) -> None:
-        if p := self._playing():
+        if not self._while_waiting(False) and (p := self._playing()):
             p.resume()
 
     def next_step(self) -> None:
@@ -282,6 +332,8 @@ class Service:
             self._sleep_at = None
             self._cancelled = self._preparing
             current = self._current
+            if current is not None:
+                current.stopped = True  # also ends a wait for the device, at once
             self._cond.notify_all()
         if current is not None:
             current.playback.quit(fade=fade)
@@ -342,6 +394,8 @@ class Service:
             if current.history is not None:
                 current.history.ending = "sleep-timer"
             current.resume.ending = "sleep-timer"
+            current.stopped = True
+            self._cond.notify_all()
         self.log(f"sleep timer: fading out {current.name} over {max(remaining, 0.05):.0f} s")
         current.playback.quit(fade=max(remaining, 0.05))
 
@@ -378,8 +432,12 @@ class Service:
                 "session": pending,
                 "sleep_remaining": self.sleep_remaining,
             }
+        if c.waiting:
+            state = "waiting"  # for the sound device
+        else:
+            state = "paused" if c.paused else ("playing" if c.started else "starting")
         return {
-            "state": "paused" if c.paused else ("playing" if c.started else "starting"),
+            "state": state,
             "session": c.name,
             "title": c.title,
             "position": c.position / c.rate,
@@ -436,19 +494,7 @@ class Service:
             self._preparing = False
         self.log(f"playing {name}" + (" (schedule)" if request.origin == "schedule" else ""))
         try:
-            reason = playback.run()
-            self.log(f"{name}: {reason}")
-        except RelaxError as exc:
-            self.log(f"{name}: playback failed: {exc}")
-            if history is not None:
-                history.failed()
-            resume.failed(getattr(exc, "position", None))
-            self._emit(ev.Notice(current.position, f"playback failed: {exc}"))
-        except Exception as exc:  # a bug in one playback must not end the service
-            self.log(f"{name}: playback crashed: {exc!r}")
-            if history is not None:
-                history.failed()
-            resume.failed()
+            self._drive(current, request)
         finally:
             with self._cond:
                 self._current = None
@@ -457,7 +503,111 @@ class Service:
                 self._cond.notify_all()
             self._emit(SessionChanged(current.position, None))
 
+    def _drive(self, current: _Current, request: _Request) -> None:
+        """Run the playback; a lost device is waited for and the session continued on it."""
+        name, lost = current.name, False
+        lost_at = 0  # frames: where the listener was when the device went
+        while True:
+            try:
+                reason = current.playback.run()
+                self.log(f"{name}: {reason}")
+                return
+            except OutputError as exc:
+                position = getattr(exc, "position", current.position)
+                if self._device_wait is None or current.stopped:
+                    self._failed(current, exc, position)
+                    return
+                with self._cond:
+                    current.waiting = True
+                if not lost or current.back_from is None:  # once per outage, not once per try
+                    lost, lost_at = True, position
+                    what = "sound device lost" if current.started else "no sound device"
+                    self.log(f"{what}: {exc}; waiting for it")
+                    self._emit(ev.Notice(position, f"{what}; waiting for it"))
+                    current.resume.failed(position)  # kept there should the box go off now
+                current.position = position = lost_at
+                if not self._wait_for_device(current, request, lost_at):
+                    self.log(f"{name}: stopped while waiting for the sound device")
+                    self._failed(current, exc, position, said=True)
+                    return
+            except RelaxError as exc:
+                self._failed(current, exc, getattr(exc, "position", None))
+                return
+            except Exception as exc:  # a bug in one playback must not end the service
+                self.log(f"{name}: playback crashed: {exc!r}")
+                if current.history is not None:
+                    current.history.failed()
+                current.resume.failed()
+                return
+
+    def _failed(
+        self, current: _Current, exc: Exception, position: int | None, said: bool = False
+    ) -> None:
+        """The session ends as ``device-failed`` in the history; its resume point is kept."""
+        if not said:
+            self.log(f"{current.name}: playback failed: {exc}")
+        if current.history is not None:
+            current.history.failed()
+        current.resume.failed(position)
+        self._emit(ev.Notice(current.position, f"playback failed: {exc}"))
+
+    def _give_up(self, current: _Current) -> bool:
+        """Stop waiting for the device: a stop, another session, or the service closing."""
+        return current.stopped or self._closing or self._request is not None
+
+    def _wait_for_device(self, current: _Current, request: _Request, lost_at: int) -> bool:
+        """Wait (backing off) until the device plays, then swap in a playback that continues.
+
+        False when the wait was given up (see ``_give_up``) or the session can
+        no longer be prepared.
+        """
+        wait = self._device_wait
+        assert wait is not None
+        delays = wait.schedule()
+        try:
+            while True:
+                with self._cond:
+                    if self._give_up(current):
+                        return False
+                    wait.sleep(self._cond, next(delays))
+                    if self._give_up(current):
+                        return False
+                if wait.probe is not None and wait.probe() is not None:
+                    continue
+                try:
+                    options = self._continuation(current, request, lost_at)
+                    playback = self._make(current.name, **options)
+                except RelaxError as exc:
+                    self.log(f"cannot continue {current.name}: {exc}")
+                    return False
+                with self._cond:
+                    if self._give_up(current):
+                        return False
+                    if current.paused:
+                        playback.pause()
+                    current.playback, current.back_from = playback, -1  # -1: not started yet
+                playback.listen(lambda event: self._on_event(current, event))
+                return True
+        finally:
+            with self._cond:
+                current.waiting = False
+
+    def _continuation(self, current: _Current, request: _Request, lost_at: int) -> dict[str, Any]:
+        """The factory's options for going on: ``BACK_OFF`` s before the loss, fading in."""
+        options = dict(request.options)
+        if not current.started:  # it never played: start as asked
+            return options
+        seconds = max(lost_at / current.rate - BACK_OFF, 0.0)
+        options.update(volume=current.volume, start_at=f"{seconds:.3f}s", fade_in=DEVICE_FADE_IN)
+        return options
+
     def _on_event(self, current: _Current, event: ev.Event) -> None:
+        if current.back_from is not None and self._flows(current, event):
+            current.back_from = None
+            at = units.format_time(event.position / max(current.rate, 1))
+            line = f"sound device back: continuing {current.name} at {at}"
+            self.log(line)
+            self._emit(ev.Notice(event.position, line))
         if isinstance(event, ev.Started):
             current.title, current.rate, current.length = (
                 event.title,
@@ -474,12 +624,25 @@ class Service:
         elif isinstance(event, ev.VolumeChanged):
             current.volume = event.volume
         for recorder in (current.history, current.resume):
+            if recorder is current.history and isinstance(event, ev.Started) and recorder.row:
+                continue  # the same row goes on after a lost device
             if recorder is not None:
                 try:
                     recorder(event)
                 except Exception as exc:  # recording never stops playback
                     self.log(f"recording failed: {exc!r}")
         self._emit(event)
+
+    @staticmethod
+    def _flows(current: _Current, event: ev.Event) -> bool:
+        """Sound really flows again: the heard position moved past where the new output started."""
+        back_from = current.back_from
+        if isinstance(event, ev.Started):
+            current.back_from = event.position
+            return False
+        return (
+            isinstance(event, ev.Tick) and back_from is not None and 0 <= back_from < event.position
+        )
 
     def _source(self, name: str) -> str:
         try:

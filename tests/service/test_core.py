@@ -8,16 +8,21 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from relaxplayer import events as ev
-from relaxplayer import resume
-from relaxplayer.errors import ConfigError
+from relaxplayer import library, resume
+from relaxplayer.errors import ConfigError, OutputError
 from relaxplayer.history import History
+from relaxplayer.loader import load_session
+from relaxplayer.mixer import Mixer, SoundBank
+from relaxplayer.outputs.null import NullOutput
 from relaxplayer.player import Player
 from relaxplayer.service.config import Config, parse_config
-from relaxplayer.service.core import Service, SessionChanged
+from relaxplayer.service.core import DeviceWait, Service, SessionChanged
 from relaxplayer.service.scheduler import Scheduler
+from relaxplayer.timeline import build_timeline
 from tests.service.box import RATE, WAIT, Recorder, make_playback
 
 CET = timezone(timedelta(hours=1))
@@ -267,3 +272,90 @@ def test_sleep_timer_listener_on_a_bare_player(tmp_path: Path) -> None:
     assert timer.fired and history.recent()[0].how == "sleep-timer"
     assert resume.lookup("long").how == "sleep-timer"  # type: ignore[union-attr]
     history.close()
+
+
+# --- a lost sound device (the real thing is in test_device_loss.py) ---------------------
+
+
+class Card:
+    """A sound card that can be unplugged: a real null output that fails while it is out."""
+
+    def __init__(self) -> None:
+        self.present = True
+
+    def open(self) -> NullOutput:
+        if not self.present:
+            raise OutputError("no such card")
+        card = self
+
+        class Unpluggable(NullOutput):
+            def _write(self, block: np.ndarray) -> None:
+                if not card.present:
+                    raise OutputError("unplugged")
+                super()._write(block)
+
+        return Unpluggable(RATE, 2)
+
+    def make_playback(
+        self, name: str, volume: float = 1.0, start_at: str | None = None, fade_in: float = 0.0
+    ) -> Player:
+        session = load_session(library.find(name).path)
+        bank = SoundBank(RATE, None)
+        mixer = Mixer(build_timeline(session, RATE, bank.measure), bank, 2)
+        if start_at is not None:
+            mixer.seek(int(float(start_at.removesuffix("s")) * RATE))
+        return Player(mixer, self.open, volume=volume, fade_in=fade_in, retry_seconds=0.2)
+
+
+def test_a_pause_while_the_device_is_away_is_kept_and_a_new_session_gives_the_old_up(
+    tmp_path: Path,
+) -> None:
+    card = Card()
+    asked: list[float] = []
+    tried = threading.Condition()
+
+    def sleep(cond: threading.Condition, seconds: float) -> None:
+        with tried:
+            asked.append(seconds)
+            tried.notify_all()
+        cond.wait(0.01)
+
+    history = History(tmp_path / "data" / "history.sqlite3")
+    lines: list[str] = []
+    wait = DeviceWait(probe=lambda: None if card.present else "no such card", sleep=sleep)
+    service = Service(
+        card.make_playback, Config(), history=history, log=lines.append, device_wait=wait
+    )
+    recorder = Recorder()
+    service.subscribe(recorder)
+    try:
+        service.play("long")
+        recorder.wait_for(lambda e: isinstance(e, ev.Tick) and e.position > RATE // 2)
+        card.present = False
+        recorder.wait_for(lambda e: isinstance(e, ev.Notice) and "waiting for it" in e.message)
+        assert service.status()["state"] == "waiting"
+        service.toggle_pause()  # a press while it waits: kept for when it is back
+        mark = len(recorder.events)
+        card.present = True
+        recorder.wait_for(lambda e: isinstance(e, ev.Paused), after=mark)
+        assert service.status()["state"] == "paused"
+        assert [line for line in lines if line.startswith("sound device")] == [
+            "sound device lost: audio output failed: unplugged; waiting for it"
+        ]  # paused, the clock runs but nothing is heard: not "back" yet
+        before = len(asked)
+        card.present = False  # lost again, before a sound was heard: the same outage, not said
+        with tried:
+            assert tried.wait_for(lambda: len(asked) > before, WAIT)
+        assert service.status()["state"] == "waiting"
+        service.play("short")  # another session: the lost one is given up
+        recorder.wait_for(lambda e: isinstance(e, SessionChanged) and e.session == "short")
+        card.present = True
+        recorder.wait_for(lambda e: isinstance(e, ev.Finished) and e.reason == "end")
+        assert service.wait_idle(WAIT)
+    finally:
+        service.close(fade=0.05)
+    assert asked[0] == 1.0 and asked[before] == 1.0  # each wait starts its backoff again
+    assert sum(line.startswith("sound device lost") for line in lines) == 1
+    plays = {p.session: p.how for p in history.recent()}
+    history.close()
+    assert plays == {"long": "device-failed", "short": "finished"}
