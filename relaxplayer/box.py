@@ -42,6 +42,7 @@ class BoxOptions:
     web: str | None = None
     device_wait: DeviceWait | None = None  # see ``device_wait_for``
     now: Callable[[], datetime] | None = None  # the schedules' wall clock (aware); tests inject it
+    output: str | None = None  # the output spec: a ``pipe:PATH`` FIFO is held for the box's life
 
 
 def device_wait_for(spec: str, device: str | None, rate: int) -> DeviceWait | None:
@@ -114,7 +115,9 @@ def run_box(config: Config, options: BoxOptions, log: Log) -> None:
     )
     signals = _Signals()
     extras: list[Any] = []
+    release_fifo: Callable[[], None] | None = None
     try:
+        release_fifo = _hold_fifo(options.output, log)
         with dispatched_signals(signals.deliver):
             extras = _start_extras(service, config, options, history, log)
             log(  # the first line: from here on signals are handled
@@ -127,6 +130,24 @@ def run_box(config: Config, options: BoxOptions, log: Log) -> None:
             extra.close()
         if history is not None:
             history.close()
+        if release_fifo is not None:
+            release_fifo()
+
+
+def _hold_fifo(spec: str | None, log: Log) -> Callable[[], None] | None:
+    """``pipe:PATH``: make the FIFO and keep it open from now until ``serve`` ends.
+
+    snapserver (0.26) stops reading a FIFO after an end of file, which every
+    session's own open and close would give it; so the box holds it once.
+    """
+    if not spec or not spec.startswith("pipe:") or spec == "pipe:":
+        return None
+    from relaxplayer.outputs.pipe import hold_fifo
+
+    path = Path(spec.removeprefix("pipe:"))
+    release = hold_fifo(path)
+    log(f"pipe: holding the FIFO {path} open for its reader (e.g. snapserver)")
+    return release
 
 
 def _loop(service: Service, options: BoxOptions, signals: _Signals, log: Log) -> None:

@@ -1061,6 +1061,19 @@ def _web_address(listen: str | None, config: Any, no_web: bool) -> str | None:
     return listen or config.listen
 
 
+def _print_pairing(listen: str | None, config_path: Path | None) -> None:
+    """``serve --pair``: the address and QR code a phone scans once (the token on stderr)."""
+    from relaxplayer.remotes.pairing import pair, pairing_text
+    from relaxplayer.service.config import load_config
+
+    url, where, created = pair(listen or load_config(config_path).listen)
+    click.echo(pairing_text(url))
+    made = "made now and stored" if created else "stored"
+    click.echo(
+        f"token {made} in {where} (mode 0600); delete it to pair every phone again", err=True
+    )
+
+
 def _log(line: str) -> None:
     """One plain line for journald (which adds the time)."""
     click.echo(line, err=True)
@@ -1075,6 +1088,12 @@ def _log(line: str) -> None:
     help="The config file (default: config.yaml in the config folder).",
 )
 @click.option("--check", is_flag=True, help="Validate the config and exit (0 ok, 2 errors).")
+@click.option(
+    "--pair",
+    "show_pairing",
+    is_flag=True,
+    help="Show the phone page's pairing address and QR code (for --listen or `listen`) and exit.",
+)
 @click.option(
     "-o",
     "--output",
@@ -1105,6 +1124,7 @@ def _log(line: str) -> None:
 def serve(
     config_path: Path | None,
     check: bool,
+    show_pairing: bool,
     output_spec: str | None,
     device: str | None,
     no_history: bool,
@@ -1119,6 +1139,9 @@ def serve(
     button press (play the default session, or pause/resume); SIGUSR2 skips
     to the next step. See docs/serve.md for the config and the systemd unit.
     """
+    if show_pairing:
+        _print_pairing(listen, config_path)
+        return
     from relaxplayer.box import BoxOptions, device_wait_for, run_box
     from relaxplayer.service.config import default_path as default_config
     from relaxplayer.service.config import load_config
@@ -1140,5 +1163,6 @@ def serve(
         mpd=mpd_address or config.mpd,
         web=_web_address(listen, config, no_web),
         device_wait=device_wait_for(spec, device, rate),
+        output=spec,
     )
     run_box(config, options, _log)

@@ -16,6 +16,7 @@ from pathlib import Path
 from relaxplayer.errors import ConfigError
 
 FILE_NAME = "remote-token"
+_made_here: set[Path] = set()  # tokens this process made: each remote may still show it once
 
 
 def is_loopback(host: str) -> bool:
@@ -54,10 +55,17 @@ def load_or_create(folders: list[Path] | None = None) -> tuple[str, Path, bool]:
             with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.write(token + "\n")
             os.chmod(path, 0o600)
+            _made_here.add(path)
             return token, path, True
         except OSError as exc:
             problems.append(f"{path}: {exc.strerror}")
     raise ConfigError("cannot store the remote pairing token: " + "; ".join(problems))
+
+
+def made_here(path: Path) -> bool:
+    """True if this process made the token at ``path``: when the MPD server made it, the
+    phone page still shows its pairing address once."""
+    return path in _made_here
 
 
 def matches(given: str | None, token: str | None) -> bool:

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from relaxplayer import events as ev
 from relaxplayer import library
 from relaxplayer.errors import OutputError, RelaxError
-from relaxplayer.remotes import auth, catalog
+from relaxplayer.remotes import auth, catalog, pairing
 from relaxplayer.service.core import Service, SessionChanged
 
 COOKIE = "relaxplayer_token"
@@ -504,11 +504,11 @@ def start(
     token = None
     if not auth.is_loopback(host):
         token, where, created = auth.load_or_create()
-        if created:
-            shown = host if host not in ("0.0.0.0", "::") else socket.gethostname()
+        if created or auth.made_here(where):
+            url = pairing.pairing_url(host, port, token)
             say(
-                f"phone page pairing (shown once, token stored in {where}): "
-                f"http://{shown}:{port}/?token={token}"
+                f"phone page pairing (shown once, token stored in {where}; "
+                f"`relaxplayer serve --pair` shows it again): {pairing.pairing_text(url)}"
             )
     try:
         server = WebServer(service, host, port, token=token, history=history, log=log)
