@@ -434,6 +434,32 @@ def detach(app: Starlette, service: Service) -> None:
         service.unsubscribe(listener)
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn that wakes once a second instead of ten times.
+
+    uvicorn's own main loop sleeps 0.1 s at a time to look at ``should_exit``:
+    0.25 % of a core on an idle box, more than the rest of ``serve``. This one
+    sleeps until :meth:`stop` wakes it, or a second has passed to refresh the
+    Date header (uvicorn's own resolution)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        while not await self.on_tick(0):  # tick 0: the Date header is refreshed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    def stop(self) -> None:
+        """Thread-safe: end the main loop now (``should_exit`` first, then the wake-up)."""
+        self.should_exit = True
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(self._wake.set)
+
+
 class WebServer:
     """uvicorn on its own thread, on a socket bound here (so a busy port fails at once)."""
 
@@ -471,7 +497,7 @@ class WebServer:
             timeout_graceful_shutdown=1,
             h11_max_incomplete_event_size=16 * 1024,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _QuietServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="web", daemon=True
         )
@@ -484,7 +510,7 @@ class WebServer:
 
     def close(self) -> None:
         detach(self.app, self.service)
-        self._server.should_exit = True
+        self._server.stop()
         self._thread.join(5.0)
         with contextlib.suppress(OSError):
             self._sock.close()

@@ -260,3 +260,27 @@ def test_fuzzed_requests_get_only_answers_below_500(api: TestClient, service) ->
         if path == "/api/play" and r.status_code == 200:
             recorder.wait_for(lambda e: isinstance(e, ev.Tick), after=len(recorder.events))
     assert svc.status()["state"] in ("playing", "paused", "starting")
+
+
+def test_an_idle_server_wakes_once_a_second_and_stops_at_once(service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """uvicorn's own loop wakes ten times a second (0.25 % of an idle box's core)."""
+    svc, _ = service
+    ticks: list[float] = []
+    on_tick = web._QuietServer.on_tick
+
+    async def counted(self, counter: int) -> bool:  # type: ignore[no-untyped-def]
+        ticks.append(time.monotonic())
+        return await on_tick(self, counter)
+
+    monkeypatch.setattr(web._QuietServer, "on_tick", counted)
+    server = web.WebServer(svc, "127.0.0.1", 0)
+    try:
+        time.sleep(2.5)
+        idle = len(ticks)
+        asked = time.monotonic()
+        server.close()
+        stopped = time.monotonic() - asked
+    finally:
+        server.close()
+    assert 2 <= idle <= 4  # once at start, then about once a second (never ten)
+    assert stopped < 2.0 and not server._thread.is_alive()
