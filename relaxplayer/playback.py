@@ -161,6 +161,7 @@ class AheadLines:
         self.narrator = narrator
         self.rate = rate
         self._decoded: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
         self.decoded = 0  # lines decoded ahead (tests, the benchmark)
 
     def __getattr__(self, name: str) -> object:
@@ -176,9 +177,11 @@ class AheadLines:
         return text in self._decoded
 
     def decode(self, text: str) -> None:
-        if text not in self._decoded:
-            self._decoded[text] = self.narrator.load(text, self.rate)  # type: ignore[attr-defined]
-            self.decoded += 1
+        """Decode ``text`` now (on the caller's thread) unless it is held already."""
+        with self._lock:  # two threads asking for one line decode it once
+            if text not in self._decoded:
+                self._decoded[text] = self.narrator.load(text, self.rate)  # type: ignore[attr-defined]
+                self.decoded += 1
 
     def keep(self, texts: set[str]) -> None:
         """Forget every decoded line not in ``texts`` (their cues are over or far away)."""
@@ -393,12 +396,27 @@ class Playback:
         return player
 
     def _line_done(self, result: Result) -> None:
-        """A line was made (or failed): let a chime stand in for a failure, re-time the player."""
+        """A line was made (or failed): let a chime stand in for a failure, re-time the player.
+
+        A line made for a cue coming soon is decoded before the re-timing that
+        lets the player play it, so a late line is not decoded by the audio thread.
+        """
         with self._lock:
             if result.error is not None:
                 self.bank.give_up(result.text)
                 self.lines_failed.append(result)
             self.timeline = build_timeline(self.session, self.rate, self.bank.measure)
+            timeline, player = self.timeline, self.player
+        soon = (
+            result.error is None
+            and player is not None
+            and self.lines is not None
+            and result.text in coming_lines(timeline, player.heard, self.rate, self.bank.exact)
+        )
+        if soon:
+            with contextlib.suppress(Exception):  # the audio thread tries again, and reports
+                self.lines.decode(result.text)  # type: ignore[union-attr]
+        with self._lock:
             if self.player is not None:
                 self.player.retime(self.timeline)
         self._ahead_wake.set()
