@@ -1,15 +1,32 @@
 """A first run on a small board: the default session on an EMPTY narration cache, on a Pi's budget.
 
-``relaxplayer play default --output alsa -v --plain`` runs through the virtual
-sound card (scripts/test-audio.sh) inside scripts/small_board.sh: a CPU quota
-of 25 % of one core (10 ms period) and a memory limit, shared by the player,
-its narration worker and the aplay it pipes to. Every line is synthesized
-while the session plays. Reported: underruns (the player's count, as shown by
--v), time from launch to the first audio block, lines the player had to wait
-for, and the peak RSS (VmHWM) of the player and of the worker, sampled from
-/proc and as the processes report it themselves. The peer, under the same
-budget in the same run: aplay playing the rendered session (the cheapest
-possible player) for its underruns and memory.
+``relaxplayer play default --output alsa --device vsink -v --plain`` runs
+through the virtual sound card (scripts/test-audio.sh) inside
+scripts/small_board.sh: a CPU quota of 25 % of one core (10 ms period) and a
+memory limit, shared by the player, its narration worker and the aplay it
+pipes to. Every line is synthesized while the session plays. Reported:
+underruns (the player's count, as shown by -v), time from launch to the first
+audio block (and when the worker started and the first line reached the
+cache), lines the player had to wait for, the peak RSS (VmHWM) of the player
+and of the worker (sampled from /proc and as the processes report it
+themselves), the CPU time of each process and of the player's threads
+(``relax-audio``, ``relax-ahead``, ``relax-narration``, main), and for each
+underrun: when (seconds after launch), what the player was doing (starting,
+a line arriving, the display's last lines) and, over the 1.5 s before it,
+who used the CPU and how many 10 ms periods the cgroup was throttled in.
+
+The peer, under the same budget in the same run: aplay playing the rendered
+session with the player's own buffer (the cheapest possible player).
+
+Making it measure the board, not this machine (2 cores shared with other
+jobs): the cgroup gets cpu.shares 10240 (``--shares``), so host load cannot
+starve it below its quota while the quota still caps it; it is pinned to one
+CPU (``--core``), as a quota of one core spread over two CPUs lets a busy
+SCHED_IDLE worker on one of them throttle the player on the other; the virtual card's
+PulseAudio, which stands in for a card's DMA clock, runs at SCHED_RR
+(``--host-card`` leaves it be); and the player plays to ``vsink`` (PulseAudio
+directly), not ``default``, which also pipes every sample through ``cat``
+into a capture file (``--device default``).
 
     .venv/bin/python benchmarks/bench_small_board.py [--cpu 25] [--mem 512] [--runs 1]
 
@@ -32,6 +49,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from relaxplayer.outputs import alsa
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = [sys.executable, "-m", "relaxplayer"]
@@ -218,6 +237,8 @@ def run_boarded(
     board = ["bash", str(BOARD)]
     if args.shares:
         board += ["--shares", str(args.shares)]
+    if args.core:
+        board += ["--core", args.core]
     start = time.monotonic()
     proc = subprocess.Popen(
         [*board, str(args.cpu), str(args.mem), "--", *cmd],
@@ -301,6 +322,7 @@ def one_run(env: dict[str, str], args: argparse.Namespace, wav: Path, n: int) ->
     try:
         env = dict(env, RELAXPLAYER_CACHE=str(cache))
         cmd = [*EXE, "play", args.session, "--output", args.output, "-v", "--plain"]
+        cmd += ["--device", args.device] if args.device else []
         load = os.getloadavg()[0]
         run = run_boarded(cmd, env, args, cache)
         code, err, sampled = run.code, run.err, run.sampled
@@ -349,12 +371,16 @@ def one_run(env: dict[str, str], args: argparse.Namespace, wav: Path, n: int) ->
         if code != 0 or chatter:
             print("  stderr:\n    " + "\n    ".join(err.splitlines()[-15:]))
         if args.peer_seconds:
-            peer_cmd = ["aplay", "-q", "-d", str(args.peer_seconds), str(wav)]
+            # the player's own aplay settings (its small buffer), fed from a file instead
+            buffer = f"--buffer-time={int(alsa.BUFFER_SECONDS * 1e6)}"
+            peer_cmd = ["aplay", "-q", buffer, "-d", str(args.peer_seconds), str(wav)]
+            peer_cmd += ["-D", args.device] if args.device else []
             peer = run_boarded(peer_cmd, env, args)
             xruns = peer.err.count("underrun")
             board = re.search(r"small board: .*", peer.err)
             print(
-                f"  peer: aplay of the rendered WAV, first {args.peer_seconds} s, same budget: "
+                f"  peer: aplay of the rendered WAV (the player's {alsa.BUFFER_SECONDS * 1000:.0f} ms"
+                f" buffer), first {args.peer_seconds} s, same budget: "
                 f"exit {peer.code}, underruns {xruns}, peak RSS {mb(peer.sampled.peaks.get('aplay'))}"
             )
             print(f"  peer {board.group(0) if board else 'small board: ?'}")
@@ -371,6 +397,18 @@ def main() -> None:
     parser.add_argument("--mem", type=int, default=512, help="memory limit, MB")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--peer-seconds", type=int, default=60, help="0: no peer")
+    parser.add_argument(
+        "--core",
+        default="",
+        help="the CPU the board runs on, or 'all' (default: small_board.sh's, the last CPU)",
+    )
+    parser.add_argument(
+        "--device",
+        default="vsink",
+        help="the virtual card's PCM: vsink (default) goes straight to PulseAudio; "
+        "'default' also pipes every sample through cat into a capture file, disk I/O a "
+        "board's card does not do ('' for the output's own choice)",
+    )
     parser.add_argument(
         "--host-card",
         dest="steady_card",
