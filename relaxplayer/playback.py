@@ -39,7 +39,8 @@ from relaxplayer.player import Player
 from relaxplayer.timeline import Cue, Timeline, build_timeline
 
 Listener = Callable[[ev.Event], None]
-AHEAD_SECONDS = 20.0  # a line is decoded when its cue starts within this much of the listener
+AHEAD_SECONDS = 6.0  # a line is decoded when its cue starts within this much of the listener:
+# far more than decoding takes on a small board (~0.2 s), and it keeps one or two lines held
 AHEAD_POLL = 0.25  # seconds between looks at what is coming
 AHEAD_NICE = 10  # the decoding thread's nice value, above the audio thread's
 
@@ -154,7 +155,7 @@ class AheadLines:
     ``narrator.load`` returned, so play still equals render) and decodes it
     itself otherwise (a seek, a line that came late). Everything else is the
     narrator's. Only the lines of cues sounding now or starting within
-    ``AHEAD_SECONDS`` are held: two or three arrays of a few MB.
+    ``AHEAD_SECONDS`` are held: one or two arrays of a few MB.
     """
 
     def __init__(self, narrator: object, rate: int) -> None:
