@@ -133,13 +133,14 @@ class ThreadedOutput:
         self._thread.start()
 
     def _run(self, pull: Pull) -> None:
-        name_native_thread(AUDIO_THREAD)
         try:
             while not self._stop.is_set():
                 block = pull(self.block)
                 if block.shape[0] == 0:  # a non-real-time output's player is ending
                     continue
                 self._write(block)
+                if not self._written:  # named after the first block: nothing delays that one
+                    name_native_thread(AUDIO_THREAD)
                 self._written += block.shape[0]
         except Exception as exc:  # the device went away: record, stop, let the player decide
             self.error = exc
