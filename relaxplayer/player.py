@@ -22,6 +22,7 @@ written by ``play`` is exactly what ``render`` writes, however long it waited.
 from __future__ import annotations
 
 import bisect
+import gc
 import queue
 import threading
 import time
@@ -419,6 +420,7 @@ class Player:
         )
         self.heard = self.mixer.position
         self._emit_progress()  # the first step begins with playback, however fast the output runs
+        gc.freeze()  # what start-up made lives on: a full collection never walks it mid-session
         self._output.start(self.pull)
         try:
             while not self._finished():
@@ -432,6 +434,7 @@ class Player:
         finally:
             self._halt.set()  # a blocked pull returns: the output's thread can end
             self._output.stop(drain=self._fault is None and self._output.error is None)
+            gc.unfreeze()  # a service plays again: what this playback held may be freed
         self._report(force=True)
         self._emit(ev.Finished(self.heard, self.reason))
         return self.reason

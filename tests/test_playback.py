@@ -7,6 +7,7 @@ reliably still being made when the signal arrives.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -290,3 +291,68 @@ def test_a_quit_while_the_first_line_is_made_returns_quit_within_2_s(tmp_path: P
     assert outcome == ["quit"] and playback.player is None
     assert heard == [ev.Finished(0, "quit")]
     assert gone(workers[0].pids[0])
+
+
+SCHED_IDLE = 5  # /proc/PID/stat field 41 (policy)
+
+
+def test_the_worker_runs_at_sched_idle_or_nice_19_and_the_player_does_not(
+    tmp_path: Path,
+) -> None:
+    """On a small board's quota the worker must only get what the player and aplay leave."""
+    run = Run(tmp_path, script(tmp_path), 2.0)
+    try:
+        pid = run.worker_pid()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        policy, nice = int(fields[38]), int(fields[16])
+        assert policy == SCHED_IDLE or nice >= 19, (policy, nice)
+        mine = Path(f"/proc/{run.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(mine[38]) != SCHED_IDLE and int(mine[16]) == os.nice(0)
+    finally:
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.finish(20) == 0, run.stderr
+    assert gone(pid)
+
+
+LEAD_IN = """title: Lead-in
+voice: {engine: espeak}
+background: {sound: rain, fade_in: 1s, volume: 20%}
+steps:
+  - pause: 4s
+  - say: Let your shoulders soften.
+  - pause: 1s
+  - say: Breathe out slowly, and let the breath go.
+  - say: Rest here for a moment.
+"""
+
+
+def test_lines_are_decoded_ahead_never_on_the_audio_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding a line costs 10-30 ms of CPU: on the audio thread that is an underrun on a Pi."""
+    monkeypatch.setenv("RELAXPLAYER_CACHE", str(tmp_path / "cache"))
+    session = parse_session(LEAD_IN, "lead.yaml", tmp_path)
+    narrator = narrator_for(session, None)
+    assert narrator is not None
+    real_load = type(narrator).load
+    threads: list[str] = []
+
+    def load(self: object, text: str, rate: int) -> np.ndarray:  # the real one, watched
+        threads.append(threading.current_thread().name)
+        return real_load(self, text, rate)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(narrator), "load", load)
+    frozen: list[int] = []
+
+    def listener(event: ev.Event) -> None:
+        if isinstance(event, ev.Tick):
+            frozen.append(gc.get_freeze_count())
+
+    playback = Playback(
+        session, lambda: NullOutput(16000, 2), narrator=narrator, rate=16000, listeners=[listener]
+    )
+    assert playback.run() == "end"
+    assert playback.lines is not None and playback.lines.decoded == 3
+    assert threads and not [t for t in threads if t.startswith("output-")], threads
+    # start-up's objects are frozen while playing (no full collection walks them), given back after
+    assert frozen and frozen[0] > 0 and gc.get_freeze_count() == 0

@@ -3,7 +3,7 @@
 Needs no Python package, only alsa-utils. What sits between a pulled block and
 the listener is kept small so that a pause, which the player applies to the
 audio it pulls, is heard quickly: the pipe is shrunk to 4 KiB (1024 stereo
-frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 60 ms. The writer
+frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 100 ms. The writer
 thread's blocking ``write`` is what paces it. aplay reports underruns on
 stderr ("underrun!!!"), which a reader thread counts; aplay exiting while we
 still write is a device failure.
@@ -23,7 +23,11 @@ import numpy as np
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import CHATTER, Chatter, ThreadedOutput, to_int16
 
-BUFFER_SECONDS = 0.06  # aplay --buffer-time, pacat --latency-msec: with the pipe, ~100 ms ahead
+# aplay --buffer-time, pacat --latency-msec: with the pipe, ~150 ms ahead, so a pause is heard
+# within ~185 ms (the remotes' limit is 200 ms). 60 ms underran on a quarter of a core: its CFS
+# quota stalls everything in the cgroup for up to 7.5 ms of each 10 ms period, and a loaded
+# host adds its own waits (benchmarks/bench_small_board.py).
+BUFFER_SECONDS = 0.1
 PIPE_BYTES = 4096
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
 PROBE_SILENCE = 0.01  # seconds of silence a probe plays
@@ -136,8 +140,8 @@ class AlsaOutput(ThreadedOutput):
         if cmd is None:
             raise OutputError(f"no aplay, pw-cat or pacat found; {INSTALL}")
         self._cmd = cmd
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        self._proc = subprocess.Popen(  # unbuffered: every block goes straight into the pipe
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0
         )
         assert self._proc.stdin is not None
         try:  # a small pipe: 23 ms of audio queued, not the default 64 KiB (370 ms)
@@ -162,8 +166,10 @@ class AlsaOutput(ThreadedOutput):
 
     def _write(self, block: np.ndarray) -> None:
         assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(to_int16(block).tobytes())
+        data = memoryview(to_int16(block).tobytes())
+        try:  # a buffered writer would hold one block back until the next is pulled
+            while data:
+                data = data[self._proc.stdin.write(data) or 0 :]
         except OSError:  # BrokenPipeError: the player process is gone
             if self._stopping:
                 return
@@ -182,8 +188,8 @@ class AlsaOutput(ThreadedOutput):
         return f"the audio player exited ({why}), playing through {tried}; to fix: {FIX}"
 
     def _buffered(self) -> int:
-        """The pipe, aplay's ring buffer and the period aplay holds while writing it:
-        measured 165 ms ahead at 44.1 kHz stereo, of which this counts 148 ms."""
+        """The pipe, aplay's ring buffer and the period aplay holds while writing it
+        (1.25 buffers): 148 ms at 44.1 kHz stereo."""
         return min(self._written, self._pipe_frames + int(1.25 * BUFFER_SECONDS * self.rate))
 
     def _interrupt(self) -> None:

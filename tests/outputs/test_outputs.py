@@ -124,7 +124,8 @@ def test_alsa_path_is_paced_and_sample_exact(
     ratio = run.rate_ratio(RATE // 4, len(data) - RATE // 4)
     if spec != "simpleaudio":  # its clock is the wall clock: nothing to check
         assert 0.97 < ratio < 1.03, f"{spec}: audio clock runs at {ratio:.3f} x real time"
-        assert 0 < run.latency < 0.15 * RATE  # a pause is heard within 150 ms
+        # with the wait for the next block (35 ms), a pause is heard within 200 ms
+        assert 0 < run.latency < 0.15 * RATE
 
     capture = captured(virtual_card, dtype, len(data))
     expected = data if dtype == "<f4" else to_int16(data)
