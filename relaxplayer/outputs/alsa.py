@@ -3,7 +3,7 @@
 Needs no Python package, only alsa-utils. What sits between a pulled block and
 the listener is kept small so that a pause, which the player applies to the
 audio it pulls, is heard quickly: the pipe is shrunk to 4 KiB (1024 stereo
-frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 100 ms. The writer
+frames, 23 ms at 44.1 kHz) and aplay's ring buffer to 60 ms. The writer
 thread's blocking ``write`` is what paces it. aplay reports underruns on
 stderr ("underrun!!!"), which a reader thread counts; aplay exiting while we
 still write is a device failure.
@@ -23,11 +23,11 @@ import numpy as np
 from relaxplayer.errors import OutputError
 from relaxplayer.outputs.base import CHATTER, Chatter, ThreadedOutput, to_int16
 
-# aplay --buffer-time, pacat --latency-msec: with the pipe, ~150 ms ahead, so a pause is heard
-# within ~185 ms (the remotes' limit is 200 ms). 60 ms underran on a quarter of a core: its CFS
-# quota stalls everything in the cgroup for up to 7.5 ms of each 10 ms period, and a loaded
-# host adds its own waits (benchmarks/bench_small_board.py).
-BUFFER_SECONDS = 0.1
+# aplay --buffer-time, pacat --latency-msec: with the pipe, ~100 ms ahead, so a pause is heard
+# within ~135 ms (the remotes' limit is 200 ms; a page's pause measured 200-231 ms to silence at
+# the card, click and HTTP included). 100 ms made that 296-329 ms, and 60 ms gives 0 underruns
+# on a quarter of one core once the board is one CPU (benchmarks/bench_small_board.py).
+BUFFER_SECONDS = 0.06
 PIPE_BYTES = 4096
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
 PROBE_SILENCE = 0.01  # seconds of silence a probe plays
@@ -189,7 +189,7 @@ class AlsaOutput(ThreadedOutput):
 
     def _buffered(self) -> int:
         """The pipe, aplay's ring buffer and the period aplay holds while writing it
-        (1.25 buffers): 148 ms at 44.1 kHz stereo."""
+        (1.25 buffers): 98 ms at 44.1 kHz stereo."""
         return min(self._written, self._pipe_frames + int(1.25 * BUFFER_SECONDS * self.rate))
 
     def _interrupt(self) -> None:
