@@ -27,12 +27,16 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def fill(tmp_path: Path) -> None:
+    """Two plays earlier today (the same local day whatever the hour, so a streak is one day)."""
     now = datetime.now().astimezone()
-    clock = [now - timedelta(hours=2)]
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = max(now - timedelta(hours=2), midnight)
+    second = max(now - timedelta(minutes=30), first + timedelta(minutes=1))
+    clock = [first]
     h = History(tmp_path / "data" / "history.sqlite3", now=lambda: clock[0])
     row = h.start("bedtime-body-scan", "Bedtime body scan", "/s/bedtime-body-scan.yaml")
     h.finish(row, 1200.0, 0.8, "sleep-timer")
-    clock[0] = now - timedelta(minutes=30)
+    clock[0] = second
     row = h.start("box-breathing", "Box breathing", "/s/box-breathing.yaml")
     h.finish(row, 300.0, 1.0, "finished")
     h.close()
