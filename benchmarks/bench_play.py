@@ -24,24 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from vcard import virtual_card
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = [sys.executable, "-m", "relaxplayer"]
 RATE = 44100
-
-
-def virtual_card(folder: Path) -> dict[str, str]:
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "test-audio.sh"), str(folder)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    env = dict(os.environ)
-    for part in out.strip().removeprefix("export ").split(" "):
-        name, _, value = part.partition("=")
-        env[name] = value.strip("'")
-    return env
 
 
 def first_frame_latency(env: dict[str, str], runs: int = 7) -> tuple[float, float]:
@@ -169,9 +156,9 @@ def main() -> None:
         "--soak-minutes", type=float, default=0, help="also play this long, counting underruns"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, virtual_card(Path(tmp) / "vsnd") as card:
         work = Path(tmp)
-        env = virtual_card(work / "vsnd")
+        env = {**os.environ, **card}
         # as installed by scripts/install.sh: narration prepared, the package byte-compiled
         subprocess.run([*EXE, "prepare", "default"], env=env, check=True, capture_output=True)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "relaxplayer")])

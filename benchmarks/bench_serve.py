@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import psutil
+from vcard import virtual_card
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = [sys.executable, "-m", "relaxplayer"]
@@ -108,20 +109,6 @@ def idle(env: dict[str, str], seconds: float) -> None:
     )
 
 
-def virtual_card(folder: Path) -> dict[str, str]:
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "test-audio.sh"), str(folder)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    env: dict[str, str] = {}
-    for part in out.strip().removeprefix("export ").split(" "):
-        name, _, value = part.partition("=")
-        env[name] = value.strip("'")
-    return env
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -180,12 +167,9 @@ def main() -> None:
         idle({**env, "RELAXPLAYER_CACHE": str(folder / "cache")}, args.seconds)
         if args.no_playing:
             return
-        card = folder / "vsnd"
-        try:
+        with virtual_card(folder / "vsnd") as card:
             # the user's narration cache (as bench_play.py): `prepare` is quick once it is made
-            playing({**env, **virtual_card(card)}, args.seconds)
-        finally:
-            subprocess.run(["bash", str(ROOT / "scripts" / "test-audio.sh"), "--stop", str(card)])
+            playing({**env, **card}, args.seconds)
 
 
 if __name__ == "__main__":

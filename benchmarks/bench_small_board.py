@@ -50,26 +50,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vcard import virtual_card
+
 from relaxplayer.outputs import alsa
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = [sys.executable, "-m", "relaxplayer"]
 BOARD = ROOT / "scripts" / "small_board.sh"
 SKIPPED = 3  # small_board.sh: cgroups not writable
-
-
-def virtual_card(folder: Path) -> dict[str, str]:
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "test-audio.sh"), str(folder)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    env = dict(os.environ)
-    for part in out.strip().removeprefix("export ").split(" "):
-        name, _, value = part.partition("=")
-        env[name] = value.strip("'")
-    return env
 
 
 CARD_PRIORITY = 10  # SCHED_RR priority of the virtual card's PulseAudio
@@ -101,16 +89,6 @@ def steady_card(folder: Path) -> str:
             os.setpriority(os.PRIO_PROCESS, tid, -11)
         return "virtual card: PulseAudio at nice -11 (SCHED_RR refused)"
     return "virtual card: PulseAudio's priority could not be raised"
-
-
-def stop_virtual_card(folder: Path) -> None:
-    """Stop what test-audio.sh started for this benchmark (its PulseAudio and keep-alive)."""
-    keepalive = folder / "keepalive.pid"
-    if keepalive.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(keepalive.read_text()), 15)
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(folder / "run"))
-    subprocess.run(["pulseaudio", "-k"], env=env, capture_output=True, check=False)
 
 
 TICK = os.sysconf("SC_CLK_TCK")  # /proc's CPU time unit (usually 100 per second)
@@ -430,22 +408,24 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="relaxplayer-bench-vsnd-"))
     work = Path(tempfile.mkdtemp(prefix="relaxplayer-bench-"))
     try:
-        env = virtual_card(folder)
-        print(steady_card(folder) if args.steady_card else "virtual card: at the host's priority")
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        wav = work / "rendered.wav"
-        render_env = dict(env, RELAXPLAYER_CACHE=str(work / "render-cache"))
-        subprocess.run(
-            [*EXE, "render", args.session, "-o", str(wav)],
-            env=render_env,
-            check=True,
-            capture_output=True,
-        )
-        for n in range(1, args.runs + 1):
-            if not one_run(env, args, wav, n):
-                return
+        with virtual_card(folder) as card:
+            env = {**os.environ, **card}
+            print(
+                steady_card(folder) if args.steady_card else "virtual card: at the host's priority"
+            )
+            env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+            wav = work / "rendered.wav"
+            render_env = dict(env, RELAXPLAYER_CACHE=str(work / "render-cache"))
+            subprocess.run(
+                [*EXE, "render", args.session, "-o", str(wav)],
+                env=render_env,
+                check=True,
+                capture_output=True,
+            )
+            for n in range(1, args.runs + 1):
+                if not one_run(env, args, wav, n):
+                    return
     finally:
-        stop_virtual_card(folder)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
